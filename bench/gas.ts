@@ -1,0 +1,114 @@
+// Gas benchmark: a bare ERC-20 transferFrom transaction against Recur's charge paths, on the same
+// token in one run. Prints a table and writes bench/results/gas.json.
+//   npm run bench:gas
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { network } from "hardhat";
+
+import { createPlan, deployFactory, deployToken, fixedTerms } from "../scripts/lib/plans.js";
+
+const TARGET_SINGLE_RATIO = 1.3;
+const TARGET_BATCH100_PER_SUB = 26_000;
+const BATCH_SIZES = [1, 10, 100];
+
+const { ethers, networkHelpers } = await network.create();
+const signers = await ethers.getSigners();
+const [deployer, merchant, payee, keeper, spender, holder] = signers;
+if (!deployer || !merchant || !payee || !keeper || !spender || !holder) throw new Error("need 6 accounts");
+const funder = deployer;
+
+const token = await deployToken(ethers);
+const factory = await deployFactory(ethers);
+const price = 10_000_000n;
+
+async function gasOf(tx: { wait(): Promise<{ gasUsed: bigint } | null> }): Promise<bigint> {
+  const receipt = await tx.wait();
+  if (receipt === null) throw new Error("no receipt");
+  return receipt.gasUsed;
+}
+
+// 1. Bare transferFrom: finite allowance, recipient already holding a balance.
+await token.mint(holder.address, 1_000n * price);
+await token.mint(payee.address, 1n);
+await token.connect(holder).approve(spender.address, 100n * price);
+await token.connect(spender).transferFrom(holder.address, payee.address, price); // warm-up, as a charge has paid before
+const bareTransferFrom = await gasOf(await token.connect(spender).transferFrom(holder.address, payee.address, price));
+
+// 2. Plan creation.
+const { plan, tx: createTx } = await createPlan(ethers, factory, merchant, fixedTerms(await token.getAddress(), payee.address));
+const createPlanGas = await gasOf(createTx);
+const planAddress = await plan.getAddress();
+
+// Fund and subscribe `count` fresh wallets (no trial: subscribe pulls the first period).
+async function subscribers(count: number) {
+  const wallets = [];
+  for (let i = 0; i < count; i++) {
+    const wallet = ethers.Wallet.createRandom().connect(ethers.provider);
+    await funder.sendTransaction({ to: wallet.address, value: 10n ** 17n });
+    await token.mint(wallet.address, 100n * price);
+    await token.connect(wallet).approve(planAddress, 12n * price);
+    wallets.push(wallet);
+  }
+  return wallets;
+}
+
+// 3. subscribe (first period collected at once), measured on a fresh wallet.
+const [first] = await subscribers(1);
+const subscribeGas = await gasOf(await plan.connect(first!).subscribe(price));
+
+// 4. A single charge, one period later.
+await networkHelpers.time.increase(30 * 86_400);
+const singleCharge = await gasOf(await plan.connect(keeper).charge(first!.address));
+
+// 5. chargeMany at several batch sizes.
+const batches: Record<string, { total: number; perSubscriber: number }> = {};
+for (const size of BATCH_SIZES) {
+  const wallets = await subscribers(size);
+  for (const w of wallets) await plan.connect(w).subscribe(price);
+  await networkHelpers.time.increase(30 * 86_400);
+  const addresses = wallets.map((w) => w.address);
+  const total = await gasOf(await plan.connect(keeper).chargeMany(addresses, { gasLimit: 16_000_000 }));
+  const charged = await Promise.all(addresses.map((a) => plan.subscriptionOf(a)));
+  if (charged.some((s) => s.periodsPaid !== 2n)) throw new Error(`batch ${size}: not every subscriber was charged`);
+  batches[String(size)] = { total: Number(total), perSubscriber: Math.round(Number(total) / size) };
+}
+
+const ratio = Number(singleCharge) / Number(bareTransferFrom);
+const perSub100 = batches["100"]!.perSubscriber;
+const rows: [string, string, string][] = [
+  ["bare ERC-20 transferFrom tx", String(bareTransferFrom), "1.00×"],
+  ["charge (single tx)", String(singleCharge), `${ratio.toFixed(3)}× (target ≤ ${TARGET_SINGLE_RATIO}×)`],
+  ...BATCH_SIZES.map((n): [string, string, string] => {
+    const b = batches[String(n)]!;
+    const note = n === 100 ? ` (target ≤ ${TARGET_BATCH100_PER_SUB})` : "";
+    return [`chargeMany, batch of ${n}, per subscriber`, String(b.perSubscriber), `${(b.perSubscriber / Number(bareTransferFrom)).toFixed(3)}×${note}`];
+  }),
+  ["subscribe (pulls first period)", String(subscribeGas), `${(Number(subscribeGas) / Number(bareTransferFrom)).toFixed(3)}×`],
+  ["createPlan (full deployment)", String(createPlanGas), ""],
+];
+
+const width = [44, 10, 30];
+console.log(["operation", "gas", "vs bare transferFrom"].map((h, i) => h.padEnd(width[i]!)).join(" "));
+for (const r of rows) console.log(r.map((c, i) => c.padEnd(width[i]!)).join(" "));
+
+const results = {
+  measuredAt: new Date().toISOString(),
+  token: "TestUSDC (OpenZeppelin ERC20, 6 decimals)",
+  bareTransferFrom: Number(bareTransferFrom),
+  charge: Number(singleCharge),
+  chargeRatio: Number(ratio.toFixed(4)),
+  chargeMany: batches,
+  subscribe: Number(subscribeGas),
+  createPlan: Number(createPlanGas),
+  targets: {
+    chargeRatio: TARGET_SINGLE_RATIO,
+    chargeManyPerSubscriberAt100: TARGET_BATCH100_PER_SUB,
+    met: ratio <= TARGET_SINGLE_RATIO && perSub100 <= TARGET_BATCH100_PER_SUB,
+  },
+};
+const here = path.dirname(fileURLToPath(import.meta.url));
+mkdirSync(path.join(here, "results"), { recursive: true });
+writeFileSync(path.join(here, "results", "gas.json"), JSON.stringify(results, null, 2) + "\n");
+console.log(`\nwrote bench/results/gas.json; targets ${results.targets.met ? "met" : "NOT met"}`);

@@ -1,0 +1,486 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+import {IPlan} from "./interfaces/IPlan.sol";
+import {
+    BillingMode, ChargeReason, PlanStatus, PlanTerms, Subscription, SubscriptionStatus
+} from "./interfaces/PlanTypes.sol";
+import {BillingMath} from "./libraries/BillingMath.sol";
+import {PlanTermsLib} from "./libraries/PlanTermsLib.sol";
+
+/// @title A fixed-price subscription plan, priced in token units
+/// @notice One contract per plan, created by `PlanFactory`. Rules: see `IPlan`.
+///
+/// Trust model
+/// - Customer: subscribes only for themself (rule 10), sets their own `maxAmount`, pauses, resumes,
+///   cancels at any time. Their tokens stay in their wallet; the plan pulls exactly the price, at most
+///   once per period, only inside the grace window, never above their `maxAmount`, never after cancel.
+/// - Owner (merchant): changes only the payee, the plan status and the authorized keepers, and may
+///   cancel a subscription. The owner cannot change a price, period, trial, grace or token, cannot
+///   charge anyone early or twice, and cannot move a customer's tokens anywhere but to the payee.
+/// - Caller of `charge`/`chargeMany` (a keeper): anyone, unless the plan is keeper-restricted. A keeper
+///   decides only *when* inside the allowed window a due charge happens, and earns `keeperFeeBps` of it
+///   if the plan pays a fee. It cannot choose the amount or the recipient.
+/// - Tokens: standard ERC-20s, including ones that return nothing from `transferFrom` (through
+///   SafeERC20). Fee-on-transfer and rebasing tokens are NOT supported: the payee would receive less
+///   than the price, or balances would move under the plan.
+/// - Every path that moves tokens or changes a subscription holds a transient reentrancy guard, and
+///   changes state before the token call (check, effect, interaction).
+///
+/// Design: a full deployment per plan, with every term an immutable, so that the charge path reads the
+/// terms from code and touches exactly one storage slot per subscriber plus one for the payee and status
+/// (see README, "Gas").
+contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    // ------------------------------------------------------------------------------------------------
+    // Immutables (the terms)
+    // ------------------------------------------------------------------------------------------------
+
+    IERC20 private immutable TOKEN;
+    uint256 private immutable PRICE;
+    uint256 private immutable PERIOD;
+    uint256 private immutable TRIAL_PERIOD;
+    uint256 private immutable GRACE_PERIOD;
+    uint256 private immutable KEEPER_FEE_BPS;
+    bool private immutable KEEPER_RESTRICTED;
+    /// @dev The caller's reward and the payee's share of one charge, worked out once.
+    uint256 private immutable KEEPER_FEE;
+    uint256 private immutable PAYEE_SHARE;
+
+    // ------------------------------------------------------------------------------------------------
+    // Storage
+    // ------------------------------------------------------------------------------------------------
+
+    /// @dev `_payee` and `_status` share one slot: the charge path reads both with one cold load.
+    address private _payee;
+    PlanStatus private _status;
+    mapping(address subscriber => Subscription) private _subscriptions;
+    mapping(address keeper => bool authorized) private _keepers;
+
+    // ------------------------------------------------------------------------------------------------
+    // Modifiers
+    // ------------------------------------------------------------------------------------------------
+
+    modifier onlyKeeper() {
+        _checkKeeper();
+        _;
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Constructor
+    // ------------------------------------------------------------------------------------------------
+
+    /// @param owner_ The merchant: may change the payee, status and keepers, and cancel subscriptions.
+    /// @param terms The plan's terms; reverts with an `ITermsErrors` error if one is out of bounds.
+    constructor(address owner_, PlanTerms memory terms) Ownable(owner_) {
+        PlanTermsLib.validate(terms);
+        TOKEN = IERC20(terms.token);
+        PRICE = terms.price;
+        PERIOD = terms.period;
+        TRIAL_PERIOD = terms.trialPeriod;
+        GRACE_PERIOD = terms.gracePeriod;
+        KEEPER_FEE_BPS = terms.keeperFeeBps;
+        KEEPER_RESTRICTED = terms.keeperRestricted;
+        KEEPER_FEE = BillingMath.keeperFee(terms.price, terms.keeperFeeBps);
+        PAYEE_SHARE = terms.price - KEEPER_FEE;
+        _payee = terms.payee;
+        // _status starts as PlanStatus.Active (0).
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Subscriber actions
+    // ------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IPlan
+    function subscribe(uint256 maxAmount) external nonReentrant returns (uint256) {
+        // Checks
+        PlanStatus planStatus = _status;
+        if (planStatus != PlanStatus.Active) revert PlanNotActive(planStatus);
+        uint96 storedMax = BillingMath.clampMaxAmount(maxAmount);
+        if (storedMax < PRICE) revert MaxAmountExceeded(PRICE, maxAmount);
+
+        address subscriber = msg.sender;
+        Subscription memory sub = _subscriptions[subscriber];
+        SubscriptionStatus current = BillingMath.statusOf(sub, block.timestamp, GRACE_PERIOD, false);
+        if (current != SubscriptionStatus.None && current != SubscriptionStatus.Cancelled
+            && current != SubscriptionStatus.Expired) {
+            revert AlreadySubscribed(subscriber, current);
+        }
+
+        // Effects
+        sub.maxAmount = storedMax;
+        if (current == SubscriptionStatus.Cancelled && block.timestamp < sub.nextChargeAt) {
+            // Re-subscribing before the paid (or trial) time ran out: keep the old schedule, charge
+            // nothing now. The trial, if this is one, is the same trial, not a second.
+            sub.flags &= ~BillingMath.FLAG_CANCELLED;
+            _subscriptions[subscriber] = sub;
+            emit Subscribed(subscriber, storedMax, sub.startedAt, sub.nextChargeAt, false);
+            return sub.nextChargeAt;
+        }
+
+        sub.startedAt = uint40(block.timestamp);
+        sub.pausedAt = 0;
+        bool trial = TRIAL_PERIOD != 0 && sub.flags & BillingMath.FLAG_TRIAL_USED == 0;
+        if (trial) {
+            sub.flags = BillingMath.FLAG_TRIAL_USED;
+            sub.nextChargeAt = uint40(block.timestamp + TRIAL_PERIOD);
+            _subscriptions[subscriber] = sub;
+            emit Subscribed(subscriber, storedMax, block.timestamp, sub.nextChargeAt, true);
+            return sub.nextChargeAt;
+        }
+
+        uint256 periodIndex = sub.periodsPaid;
+        sub.flags = (sub.flags & BillingMath.FLAG_TRIAL_USED) | BillingMath.FLAG_PAID;
+        sub.nextChargeAt = uint40(block.timestamp + PERIOD);
+        sub.periodsPaid += 1;
+        _subscriptions[subscriber] = sub;
+        emit Subscribed(subscriber, storedMax, block.timestamp, sub.nextChargeAt, false);
+
+        // Interaction: the first period, paid by the subscriber's own transaction (no keeper fee).
+        TOKEN.safeTransferFrom(subscriber, _payee, PRICE);
+        emit Charged(subscriber, periodIndex, PRICE, sub.nextChargeAt);
+        return sub.nextChargeAt;
+    }
+
+    /// @inheritdoc IPlan
+    function cancel() external nonReentrant {
+        _cancel(msg.sender);
+    }
+
+    /// @inheritdoc IPlan
+    function pause() external nonReentrant {
+        address subscriber = msg.sender;
+        Subscription memory sub = _subscriptions[subscriber];
+        SubscriptionStatus current = _statusOf(sub);
+        if (current != SubscriptionStatus.Active && current != SubscriptionStatus.Trialing) {
+            revert InvalidSubscriptionStatus(subscriber, current);
+        }
+        _subscriptions[subscriber].pausedAt = uint40(block.timestamp);
+        emit Paused(subscriber, block.timestamp);
+    }
+
+    /// @inheritdoc IPlan
+    function resume() external nonReentrant {
+        address subscriber = msg.sender;
+        Subscription memory sub = _subscriptions[subscriber];
+        SubscriptionStatus current = _statusOf(sub);
+        if (current != SubscriptionStatus.Paused) revert InvalidSubscriptionStatus(subscriber, current);
+        uint256 pausedFor = block.timestamp - sub.pausedAt;
+        sub.nextChargeAt = uint40(BillingMath.shiftedForPause(sub.nextChargeAt, sub.pausedAt, block.timestamp));
+        sub.pausedAt = 0;
+        _subscriptions[subscriber] = sub;
+        emit Resumed(subscriber, sub.nextChargeAt, pausedFor);
+    }
+
+    /// @inheritdoc IPlan
+    function setMaxAmount(uint256 maxAmount) external nonReentrant {
+        address subscriber = msg.sender;
+        Subscription storage sub = _subscriptions[subscriber];
+        if (sub.startedAt == 0) revert NotSubscribed(subscriber);
+        uint256 oldMax = sub.maxAmount;
+        uint96 newMax = BillingMath.clampMaxAmount(maxAmount);
+        sub.maxAmount = newMax;
+        emit MaxAmountUpdated(subscriber, oldMax, newMax);
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Charging
+    // ------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IPlan
+    function charge(address subscriber) external nonReentrant onlyKeeper returns (uint256) {
+        // Checks
+        Subscription memory sub = _subscriptions[subscriber];
+        address payee_ = _payee;
+        ChargeReason reason =
+            BillingMath.chargeReason(sub, block.timestamp, GRACE_PERIOD, _status == PlanStatus.Retired, PRICE);
+        if (reason != ChargeReason.Ok) _revertWith(reason, subscriber, sub);
+
+        // Effects
+        uint256 periodIndex = _recordCharge(subscriber, sub);
+
+        // Interaction
+        TOKEN.safeTransferFrom(subscriber, payee_, PAYEE_SHARE);
+        uint256 pulled = _payKeeperFee(subscriber);
+        emit Charged(subscriber, periodIndex, pulled, sub.nextChargeAt);
+        return pulled;
+    }
+
+    /// @inheritdoc IPlan
+    function chargeMany(address[] calldata subscribers) external nonReentrant onlyKeeper returns (uint256 charged) {
+        address payee_ = _payee;
+        bool retired = _status == PlanStatus.Retired;
+        uint256 count = subscribers.length;
+        for (uint256 i = 0; i < count; ++i) {
+            address subscriber = subscribers[i];
+
+            // Checks: items the rules do not allow are skipped, except a due one over its max amount.
+            Subscription memory sub = _subscriptions[subscriber];
+            ChargeReason reason = BillingMath.chargeReason(sub, block.timestamp, GRACE_PERIOD, retired, PRICE);
+            if (reason != ChargeReason.Ok) {
+                if (reason == ChargeReason.MaxAmountExceeded) emit ChargeFailed(subscriber, reason);
+                continue;
+            }
+
+            // Effects
+            Subscription memory before = sub;
+            uint256 periodIndex = _recordCharge(subscriber, sub);
+
+            // Interaction: on failure, restore the slot (rule 12) and record why, unless the failure may
+            // have been caused by the caller's gas limit rather than the subscriber.
+            uint256 gasBefore = gasleft();
+            if (!TOKEN.trySafeTransferFrom(subscriber, payee_, PAYEE_SHARE)) {
+                // The token call got 63/64 of `gasBefore`; if less than 1/63 is left it may have run out.
+                if (gasleft() < gasBefore / 63) revert BatchOutOfGas(subscriber);
+                _subscriptions[subscriber] = before;
+                emit ChargeFailed(subscriber, _transferFailureReason(subscriber));
+                continue;
+            }
+            uint256 pulled = _payKeeperFee(subscriber);
+            emit Charged(subscriber, periodIndex, pulled, sub.nextChargeAt);
+            // Cannot overflow: at most `count` increments.
+            unchecked {
+                ++charged;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Owner actions
+    // ------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IPlan
+    function cancelFor(address subscriber) external onlyOwner nonReentrant {
+        _cancel(subscriber);
+    }
+
+    /// @inheritdoc IPlan
+    function setStatus(uint8 newStatus) external onlyOwner {
+        if (newStatus > uint8(PlanStatus.Retired)) revert InvalidPlanStatus(newStatus);
+        PlanStatus from = _status;
+        PlanStatus to = PlanStatus(newStatus);
+        if (from == PlanStatus.Retired || from == to) revert InvalidStatusTransition(from, to);
+        _status = to;
+        emit PlanStatusChanged(from, to);
+    }
+
+    /// @inheritdoc IPlan
+    function setPayee(address newPayee) external onlyOwner {
+        if (newPayee == address(0)) revert InvalidPayee(newPayee);
+        address oldPayee = _payee;
+        _payee = newPayee;
+        emit PayeeChanged(oldPayee, newPayee);
+    }
+
+    /// @inheritdoc IPlan
+    function setKeeper(address keeper, bool authorized) external onlyOwner {
+        _keepers[keeper] = authorized;
+        emit KeeperAuthorized(keeper, authorized);
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Views
+    // ------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IPlan
+    function statusOf(address subscriber) external view returns (SubscriptionStatus) {
+        return _statusOf(_subscriptions[subscriber]);
+    }
+
+    /// @inheritdoc IPlan
+    function isDue(address subscriber) external view returns (bool) {
+        return _ruleReason(_subscriptions[subscriber]) == ChargeReason.Ok;
+    }
+
+    /// @inheritdoc IPlan
+    function amountDue(address subscriber) external view returns (uint256) {
+        SubscriptionStatus current = _statusOf(_subscriptions[subscriber]);
+        bool live = current == SubscriptionStatus.Trialing || current == SubscriptionStatus.Active
+            || current == SubscriptionStatus.PastDue || current == SubscriptionStatus.Paused;
+        return live ? PRICE : 0;
+    }
+
+    /// @inheritdoc IPlan
+    function nextChargeAt(address subscriber) external view returns (uint256) {
+        Subscription memory sub = _subscriptions[subscriber];
+        SubscriptionStatus current = _statusOf(sub);
+        bool scheduled = current == SubscriptionStatus.Trialing || current == SubscriptionStatus.Active
+            || current == SubscriptionStatus.PastDue;
+        return scheduled ? sub.nextChargeAt : 0;
+    }
+
+    /// @inheritdoc IPlan
+    function subscriptionOf(address subscriber) external view returns (Subscription memory) {
+        return _subscriptions[subscriber];
+    }
+
+    /// @inheritdoc IPlan
+    function chargeability(address subscriber) external view returns (bool, ChargeReason, uint256) {
+        ChargeReason reason = _ruleReason(_subscriptions[subscriber]);
+        if (reason == ChargeReason.Ok) {
+            if (TOKEN.allowance(subscriber, address(this)) < PRICE) reason = ChargeReason.AllowanceTooLow;
+            else if (TOKEN.balanceOf(subscriber) < PRICE) reason = ChargeReason.BalanceTooLow;
+        }
+        return (reason == ChargeReason.Ok, reason, PRICE);
+    }
+
+    /// @inheritdoc IPlan
+    function requiredAllowance(uint256 periods) external view returns (uint256) {
+        return BillingMath.requiredAllowance(PRICE, periods, 0);
+    }
+
+    /// @inheritdoc IPlan
+    function isKeeper(address account) external view returns (bool) {
+        return account == owner() || _keepers[account];
+    }
+
+    /// @inheritdoc IPlan
+    function token() external view returns (address) {
+        return address(TOKEN);
+    }
+
+    /// @inheritdoc IPlan
+    function payee() external view returns (address) {
+        return _payee;
+    }
+
+    /// @inheritdoc IPlan
+    function price() external view returns (uint256) {
+        return PRICE;
+    }
+
+    /// @inheritdoc IPlan
+    function period() external view returns (uint256) {
+        return PERIOD;
+    }
+
+    /// @inheritdoc IPlan
+    function trialPeriod() external view returns (uint256) {
+        return TRIAL_PERIOD;
+    }
+
+    /// @inheritdoc IPlan
+    function gracePeriod() external view returns (uint256) {
+        return GRACE_PERIOD;
+    }
+
+    /// @inheritdoc IPlan
+    function billingMode() external pure returns (BillingMode) {
+        return BillingMode.Fixed;
+    }
+
+    /// @inheritdoc IPlan
+    function perCycleCap() external pure returns (uint256) {
+        return 0;
+    }
+
+    /// @inheritdoc IPlan
+    function status() external view returns (PlanStatus) {
+        return _status;
+    }
+
+    /// @inheritdoc IPlan
+    function keeperRestricted() external view returns (bool) {
+        return KEEPER_RESTRICTED;
+    }
+
+    /// @inheritdoc IPlan
+    function keeperFeeBps() external view returns (uint256) {
+        return KEEPER_FEE_BPS;
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Internal
+    // ------------------------------------------------------------------------------------------------
+
+    /// @dev Cancels `subscriber`: a paused subscription first gets its frozen time back (the schedule is
+    /// shifted as on resume), so `nextChargeAt` is the end of the access already paid.
+    function _cancel(address subscriber) internal {
+        Subscription memory sub = _subscriptions[subscriber];
+        SubscriptionStatus current = _statusOf(sub);
+        if (current == SubscriptionStatus.None || current == SubscriptionStatus.Cancelled
+            || current == SubscriptionStatus.Expired) {
+            revert InvalidSubscriptionStatus(subscriber, current);
+        }
+        if (sub.pausedAt != 0) {
+            sub.nextChargeAt = uint40(BillingMath.shiftedForPause(sub.nextChargeAt, sub.pausedAt, block.timestamp));
+            sub.pausedAt = 0;
+        }
+        sub.flags |= BillingMath.FLAG_CANCELLED;
+        _subscriptions[subscriber] = sub;
+        emit Cancelled(subscriber, msg.sender, sub.nextChargeAt);
+    }
+
+    /// @dev Moves `sub` forward by one paid period (anchored: from the due time, not from now) and
+    /// stores it. Returns the index of the period being paid. `sub` is updated in place.
+    function _recordCharge(address subscriber, Subscription memory sub) internal returns (uint256 periodIndex) {
+        periodIndex = sub.periodsPaid;
+        sub.nextChargeAt += uint40(PERIOD);
+        sub.periodsPaid += 1;
+        sub.flags |= BillingMath.FLAG_PAID;
+        _subscriptions[subscriber] = sub;
+    }
+
+    /// @dev Pays the caller its reward for a charge whose payee share was just pulled, and returns the
+    /// total pulled from `subscriber`. A fee the token refuses is not paid (the charge stands; the
+    /// subscriber is then charged less, never more).
+    function _payKeeperFee(address subscriber) internal returns (uint256 pulled) {
+        pulled = PAYEE_SHARE;
+        if (KEEPER_FEE != 0 && TOKEN.trySafeTransferFrom(subscriber, msg.sender, KEEPER_FEE)) {
+            pulled = PRICE;
+            emit KeeperFeePaid(msg.sender, subscriber, KEEPER_FEE);
+        }
+    }
+
+    /// @dev Reverts unless the caller may charge on this plan.
+    function _checkKeeper() internal view {
+        if (KEEPER_RESTRICTED && msg.sender != owner() && !_keepers[msg.sender]) {
+            revert NotAuthorizedKeeper(msg.sender);
+        }
+    }
+
+    /// @dev The status of `sub` on this plan now.
+    function _statusOf(Subscription memory sub) internal view returns (SubscriptionStatus) {
+        return BillingMath.statusOf(sub, block.timestamp, GRACE_PERIOD, _status == PlanStatus.Retired);
+    }
+
+    /// @dev Why the rules would refuse charging `sub` now, or `Ok`.
+    function _ruleReason(Subscription memory sub) internal view returns (ChargeReason) {
+        return BillingMath.chargeReason(sub, block.timestamp, GRACE_PERIOD, _status == PlanStatus.Retired, PRICE);
+    }
+
+    /// @dev After a failed pull, tells an allowance problem from a balance problem from anything else
+    /// (blocklist, paused token). Token views that revert count as "anything else".
+    function _transferFailureReason(address subscriber) internal view returns (ChargeReason) {
+        try TOKEN.allowance(subscriber, address(this)) returns (uint256 allowance_) {
+            if (allowance_ < PRICE) return ChargeReason.AllowanceTooLow;
+        } catch {
+            return ChargeReason.TransferFailed;
+        }
+        try TOKEN.balanceOf(subscriber) returns (uint256 balance) {
+            if (balance < PRICE) return ChargeReason.BalanceTooLow;
+        } catch {
+            return ChargeReason.TransferFailed;
+        }
+        return ChargeReason.TransferFailed;
+    }
+
+    /// @dev Reverts with the custom error for a rule `reason`.
+    function _revertWith(ChargeReason reason, address subscriber, Subscription memory sub) internal view {
+        if (reason == ChargeReason.NotSubscribed) revert NotSubscribed(subscriber);
+        if (reason == ChargeReason.Cancelled) revert SubscriptionCancelled(subscriber);
+        if (reason == ChargeReason.Paused) revert SubscriptionPaused(subscriber, sub.pausedAt);
+        if (reason == ChargeReason.PlanRetired) revert PlanRetired();
+        if (reason == ChargeReason.NotDue) revert NotDue(subscriber, sub.nextChargeAt, block.timestamp);
+        if (reason == ChargeReason.Expired) {
+            revert SubscriptionExpired(subscriber, sub.nextChargeAt + GRACE_PERIOD, block.timestamp);
+        }
+        revert MaxAmountExceeded(PRICE, sub.maxAmount);
+    }
+}

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {ITermsErrors} from "./ITermsErrors.sol";
+import {
+    BillingMode, ChargeReason, PlanStatus, Subscription, SubscriptionStatus
+} from "./PlanTypes.sol";
+
+/// @title A Recur subscription plan
+/// @notice One contract per plan. Its terms (token, price, period, trial, grace, billing mode, keeper
+/// rules) are immutable; only the payee, the plan status and the authorized keepers change, by the owner
+/// (the merchant), each with an event.
+///
+/// The rules every plan enforces, whoever calls it (numbers as in docs/RULES.md):
+///  1. Frequency: at most one charge per period; a charge moves `nextChargeAt` forward by exactly one
+///     period (anchored: a late keeper causes no drift). A charge before `nextChargeAt` reverts `NotDue`.
+///  2. Per-cycle cap: a fixed plan never pulls more than its price for one period.
+///  3. Max amount: no charge above the subscriber's `maxAmount` (`MaxAmountExceeded`).
+///  4. Cancellation: after `cancel`/`cancelFor` no charge can succeed for that subscription; access
+///     lasts until the end of the period already paid.
+///  5. Late charges are bounded: a due payment can be collected only in
+///     [nextChargeAt, nextChargeAt + gracePeriod]; afterwards the subscription is `Expired` for good.
+///  6. Allowance, not escrow: funds stay in the subscriber's wallet; each charge pulls with transferFrom.
+///  7. Plan status: Active (new subscriptions), OnHold (no new ones, existing billed), Retired (terminal:
+///     no new subscriptions, no further charges).
+///  8. Pause: a paused subscription is never charged; resuming shifts the schedule by the paused time.
+///  9. Trial: with a trial, the first charge is due at start + trial; without, `subscribe` collects the
+///     first period at once or reverts.
+/// 10. Only the subscriber subscribes (their own transaction); one trial per subscriber per plan.
+/// 11. Money goes only to the payee (and, if the plan was created with a keeper fee, that share of the
+///     price to the caller); no caller-supplied recipient or amount.
+/// 12. Atomic: a charge whose token transfer fails changes nothing.
+///
+/// Units: amounts are token base units; times are unix seconds; fees are basis points.
+interface IPlan is ITermsErrors {
+    // ------------------------------------------------------------------------------------------------
+    // Events
+    // ------------------------------------------------------------------------------------------------
+
+    /// @notice `subscriber` subscribed (or, while cancelled with paid time left, re-subscribed).
+    /// @param maxAmount The cap on any single charge, as stored (token base units).
+    /// @param startedAt When this subscription started.
+    /// @param nextChargeAt When the next period is due (after the first charge, if `subscribe` made one).
+    /// @param trial Whether this subscription started a free trial.
+    event Subscribed(
+        address indexed subscriber, uint256 maxAmount, uint256 startedAt, uint256 nextChargeAt, bool trial
+    );
+
+    /// @notice One period was paid.
+    /// @param periodIndex 0-based count of the periods this subscriber paid on this plan before this one:
+    /// (plan, subscriber, periodIndex) identifies a payment uniquely.
+    /// @param amount Token base units pulled from the subscriber (payee share + keeper fee).
+    /// @param nextChargeAt When the following period is due.
+    event Charged(address indexed subscriber, uint256 periodIndex, uint256 amount, uint256 nextChargeAt);
+
+    /// @notice In `chargeMany`, a due charge could not be collected; nothing changed for `subscriber`.
+    /// @param reason `MaxAmountExceeded`, `AllowanceTooLow`, `BalanceTooLow` or `TransferFailed`.
+    event ChargeFailed(address indexed subscriber, ChargeReason reason);
+
+    /// @notice The caller of a charge was paid its reward (`keeperFeeBps` of the charge).
+    event KeeperFeePaid(address indexed keeper, address indexed subscriber, uint256 fee);
+
+    /// @notice The subscription was cancelled by `by` (the subscriber or the owner).
+    /// @param paidThrough The end of the time already paid (or of the trial): access lasts until then.
+    event Cancelled(address indexed subscriber, address indexed by, uint256 paidThrough);
+
+    /// @notice The subscriber paused at `pausedAt`.
+    event Paused(address indexed subscriber, uint256 pausedAt);
+
+    /// @notice The subscriber resumed after `pausedFor` seconds; the schedule moved by as much.
+    event Resumed(address indexed subscriber, uint256 nextChargeAt, uint256 pausedFor);
+
+    /// @notice The subscriber changed their cap on a single charge (token base units, as stored).
+    event MaxAmountUpdated(address indexed subscriber, uint256 oldMaxAmount, uint256 newMaxAmount);
+
+    /// @notice The owner changed the plan status.
+    event PlanStatusChanged(PlanStatus oldStatus, PlanStatus newStatus);
+
+    /// @notice The owner changed where charges are paid.
+    event PayeeChanged(address indexed oldPayee, address indexed newPayee);
+
+    /// @notice The owner authorized or revoked a keeper (matters for keeper-restricted plans).
+    event KeeperAuthorized(address indexed keeper, bool authorized);
+
+    // ------------------------------------------------------------------------------------------------
+    // Errors
+    // ------------------------------------------------------------------------------------------------
+
+    /// @notice `subscriber` has no subscription on this plan.
+    error NotSubscribed(address subscriber);
+    /// @notice The charge is not due: `nextChargeAt` is after `now`.
+    error NotDue(address subscriber, uint256 nextChargeAt, uint256 now);
+    /// @notice The charge `amount` is above the subscriber's `maxAmount`.
+    error MaxAmountExceeded(uint256 amount, uint256 maxAmount);
+    /// @notice The subscription is cancelled: it can never be charged again.
+    error SubscriptionCancelled(address subscriber);
+    /// @notice The subscription is paused since `pausedAt`.
+    error SubscriptionPaused(address subscriber, uint256 pausedAt);
+    /// @notice The grace window ended at `graceEndedAt`, before `now`: the subscription lapsed.
+    error SubscriptionExpired(address subscriber, uint256 graceEndedAt, uint256 now);
+    /// @notice The plan is retired: no charges, no new subscriptions.
+    error PlanRetired();
+    /// @notice New subscriptions need an `Active` plan.
+    error PlanNotActive(PlanStatus status);
+    /// @notice `subscriber` already has a live subscription with `status`.
+    error AlreadySubscribed(address subscriber, SubscriptionStatus status);
+    /// @notice The action is not possible for a subscription with `status`.
+    error InvalidSubscriptionStatus(address subscriber, SubscriptionStatus status);
+    /// @notice On a keeper-restricted plan, `caller` is neither the owner nor an authorized keeper.
+    error NotAuthorizedKeeper(address caller);
+    /// @notice `status` is not a plan status.
+    error InvalidPlanStatus(uint256 status);
+    /// @notice The plan cannot go from `from` to `to` (Retired is terminal; no change is not a change).
+    error InvalidStatusTransition(PlanStatus from, PlanStatus to);
+    /// @notice In `chargeMany`, the token call for `subscriber` used up the gas the caller sent, so its
+    /// failure says nothing about the subscriber: the whole batch reverts instead of recording it.
+    error BatchOutOfGas(address subscriber);
+
+    // ------------------------------------------------------------------------------------------------
+    // Subscriber actions
+    // ------------------------------------------------------------------------------------------------
+
+    /// @notice Subscribes the caller. With an unused trial the first charge is due at now + trialPeriod;
+    /// otherwise the first period is pulled now (reverts if it cannot be). A cancelled subscription with
+    /// paid (or trial) time left is re-activated on its old schedule instead, without a charge.
+    /// @param maxAmount Cap on any single charge, token base units; must be at least the price.
+    /// @return nextChargeAt When the next charge is due.
+    function subscribe(uint256 maxAmount) external returns (uint256 nextChargeAt);
+
+    /// @notice Cancels the caller's subscription. No charge can succeed after this; access lasts until
+    /// the end of the paid time (a paused subscription keeps its unused time).
+    function cancel() external;
+
+    /// @notice Pauses the caller's subscription (Trialing or Active only). Nothing is charged while
+    /// paused; the time left of the paid period is kept for `resume`.
+    function pause() external;
+
+    /// @notice Resumes the caller's paused subscription; `nextChargeAt` moves by the paused time.
+    function resume() external;
+
+    /// @notice Sets the caller's cap on a single charge (token base units). Lowering it below the price
+    /// stops charges (they fail with `MaxAmountExceeded`) until it is raised again.
+    function setMaxAmount(uint256 maxAmount) external;
+
+    // ------------------------------------------------------------------------------------------------
+    // Charging (anyone, or owner and keepers on keeper-restricted plans)
+    // ------------------------------------------------------------------------------------------------
+
+    /// @notice Collects one period from `subscriber`. Reverts with the reason when the rules forbid it
+    /// (`NotDue`, `SubscriptionExpired`, `MaxAmountExceeded`, …) or the token transfer fails.
+    /// @return amount Token base units pulled from the subscriber.
+    function charge(address subscriber) external returns (uint256 amount);
+
+    /// @notice Charges every due subscriber in `subscribers` and never reverts because one item fails:
+    /// an item that is not chargeable by state (not due, paused, cancelled, expired, unknown, plan
+    /// retired) is skipped; a due item whose pull fails (max amount, allowance, balance, blocklisted,
+    /// token error) emits `ChargeFailed` and changes nothing. A subscriber listed twice is charged once.
+    /// Reverts `BatchOutOfGas` rather than record a failure caused by too little gas.
+    /// @return charged How many subscribers were charged.
+    function chargeMany(address[] calldata subscribers) external returns (uint256 charged);
+
+    // ------------------------------------------------------------------------------------------------
+    // Owner actions
+    // ------------------------------------------------------------------------------------------------
+
+    /// @notice Cancels `subscriber`'s subscription (the merchant ends it); same effect as `cancel`.
+    function cancelFor(address subscriber) external;
+
+    /// @notice Changes the plan status (`PlanStatus` as uint8). Retired is terminal.
+    function setStatus(uint8 newStatus) external;
+
+    /// @notice Changes where future charges are paid.
+    function setPayee(address newPayee) external;
+
+    /// @notice Authorizes or revokes `keeper` for keeper-restricted charging.
+    function setKeeper(address keeper, bool authorized) external;
+
+    // ------------------------------------------------------------------------------------------------
+    // Views
+    // ------------------------------------------------------------------------------------------------
+
+    /// @notice The subscription's status now (derived from stored fields and `block.timestamp`).
+    function statusOf(address subscriber) external view returns (SubscriptionStatus);
+
+    /// @notice Whether the plan's rules allow charging `subscriber` now (allowance and balance aside).
+    function isDue(address subscriber) external view returns (bool);
+
+    /// @notice Token base units the next charge would pull; 0 when no further charge can happen.
+    function amountDue(address subscriber) external view returns (uint256);
+
+    /// @notice When the next charge is due (unix seconds); 0 when no further charge is scheduled
+    /// (none, cancelled, expired, paused: see `subscriptionOf` for the frozen schedule).
+    function nextChargeAt(address subscriber) external view returns (uint256);
+
+    /// @notice The stored subscription.
+    function subscriptionOf(address subscriber) external view returns (Subscription memory);
+
+    /// @notice Whether a charge of `subscriber` now would succeed, and if not why: the plan's rules first,
+    /// then the subscriber's allowance to this plan and balance. Lets a merchant warn a customer before a
+    /// charge fails and tell "approve more" (`AllowanceTooLow`) from "top up" (`BalanceTooLow`).
+    /// @return ok Whether the charge would succeed.
+    /// @return reason `Ok`, or the first reason it would not.
+    /// @return amount Token base units the charge would pull.
+    function chargeability(address subscriber)
+        external
+        view
+        returns (bool ok, ChargeReason reason, uint256 amount);
+
+    /// @notice Allowance a subscriber should give this plan to cover `periods` charges:
+    /// price × periods × (1 + buffer), the buffer being 0 for token-priced plans.
+    function requiredAllowance(uint256 periods) external view returns (uint256);
+
+    /// @notice Whether `account` may charge on this plan when it is keeper-restricted.
+    function isKeeper(address account) external view returns (bool);
+
+    /// @notice The ERC-20 pulled on each charge.
+    function token() external view returns (address);
+    /// @notice Where charges are paid now.
+    function payee() external view returns (address);
+    /// @notice Token base units per period.
+    function price() external view returns (uint256);
+    /// @notice Seconds per period.
+    function period() external view returns (uint256);
+    /// @notice Seconds of free trial for a first-time subscriber.
+    function trialPeriod() external view returns (uint256);
+    /// @notice Seconds after a due time during which it can still be collected.
+    function gracePeriod() external view returns (uint256);
+    /// @notice The billing mode.
+    function billingMode() external view returns (BillingMode);
+    /// @notice Metered plans' per-cycle cap; 0 for fixed plans.
+    function perCycleCap() external view returns (uint256);
+    /// @notice The plan status.
+    function status() external view returns (PlanStatus);
+    /// @notice Whether only the owner and authorized keepers may charge.
+    function keeperRestricted() external view returns (bool);
+    /// @notice The caller's reward out of each charge, basis points.
+    function keeperFeeBps() external view returns (uint256);
+}

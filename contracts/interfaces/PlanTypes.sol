@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+/// @notice How a plan bills. `Fixed`: one price per period, pulled by `charge`. `Metered`: usage reported
+/// per cycle by the owner or an authorized reporter (not deployable yet: the factory refuses it).
+enum BillingMode {
+    Fixed,
+    Metered
+}
+
+/// @notice The merchant-controlled lifecycle of a plan.
+/// `Active`: new subscriptions allowed. `OnHold`: no new subscriptions, existing ones billed as normal.
+/// `Retired` (terminal): no new subscriptions and no further charges.
+enum PlanStatus {
+    Active,
+    OnHold,
+    Retired
+}
+
+/// @notice A subscription's status, derived from stored fields and the current time (no keeper needed).
+/// `None`: never subscribed. `Trialing`: in the free trial, nothing charged yet. `Active`: paid up to
+/// `nextChargeAt`. `PastDue`: due and unpaid, inside the grace window. `Paused`: frozen by the subscriber.
+/// `Cancelled`: cancelled; access lasts until `nextChargeAt`. `Expired`: the grace window passed unpaid
+/// (or the plan was retired and the paid time ran out); it can never be charged again.
+enum SubscriptionStatus {
+    None,
+    Trialing,
+    Active,
+    PastDue,
+    Paused,
+    Cancelled,
+    Expired
+}
+
+/// @notice Why the next charge of a subscription would (not) succeed. `Ok` means it would.
+/// Reasons up to `PlanRetired` depend only on the subscription and the plan; `MaxAmountExceeded` on the
+/// subscriber's limit; the last three on the subscriber's token allowance, balance and the token itself.
+enum ChargeReason {
+    Ok,
+    NotSubscribed,
+    NotDue,
+    Paused,
+    Cancelled,
+    Expired,
+    PlanRetired,
+    MaxAmountExceeded,
+    AllowanceTooLow,
+    BalanceTooLow,
+    TransferFailed
+}
+
+/// @notice One subscriber's subscription, packed into a single storage slot (the charge path reads and
+/// writes exactly one slot). Times are unix seconds.
+/// @param maxAmount Customer-set cap on any single charge, token base units (inputs above
+/// `type(uint96).max` are stored as `type(uint96).max`; every chargeable amount is below it).
+/// @param nextChargeAt When the next period is due (inclusive). While cancelled: the end of the paid time.
+/// @param startedAt When the current subscription started; 0 if the subscriber never subscribed.
+/// @param pausedAt When the subscriber paused; 0 when not paused.
+/// @param periodsPaid Periods this subscriber has paid on this plan, over all their subscriptions; the
+/// `periodIndex` of the next `Charged` event.
+/// @param flags Bit 0: cancelled. Bit 1: the trial has been used. Bit 2: the current subscription has
+/// paid at least one period.
+struct Subscription {
+    uint96 maxAmount;
+    uint40 nextChargeAt;
+    uint40 startedAt;
+    uint40 pausedAt;
+    uint32 periodsPaid;
+    uint8 flags;
+}
+
+/// @notice The terms of a plan, fixed at creation and never changed afterwards (except `payee`, which
+/// is only the initial payee).
+/// @param token The ERC-20 pulled from subscribers. Standard tokens, including those that return nothing
+/// from `transferFrom`; fee-on-transfer and rebasing tokens are NOT supported.
+/// @param payee Where charges are paid (the owner may change it later with `setPayee`).
+/// @param price Token base units per period, in [1, type(uint96).max].
+/// @param period Seconds per billing period, in [MIN_PERIOD, MAX_PERIOD].
+/// @param trialPeriod Seconds of free trial before the first charge, at most MAX_TRIAL; 0 for none.
+/// @param gracePeriod Seconds after a due time during which the payment may still be collected, in
+/// [MIN_GRACE_PERIOD, period - 1].
+/// @param billingMode Fixed (Metered is refused until it is implemented).
+/// @param keeperRestricted When true only the owner and authorized keepers may call `charge`/`chargeMany`.
+/// @param keeperFeeBps Share of each charge paid to the caller of `charge`/`chargeMany`, in basis points,
+/// at most MAX_KEEPER_FEE_BPS. Paid out of the price, never on top of it.
+/// @param perCycleCap Metered plans only; must be 0 for fixed plans.
+/// @param priceFeed USD pricing only (not supported yet); must be address(0): the price is in token units.
+/// @param maxPriceAge USD pricing only; must be 0.
+/// @param allowanceBufferBps USD pricing only; must be 0 (token-priced plans need no buffer).
+struct PlanTerms {
+    address token;
+    address payee;
+    uint256 price;
+    uint32 period;
+    uint32 trialPeriod;
+    uint32 gracePeriod;
+    BillingMode billingMode;
+    bool keeperRestricted;
+    uint16 keeperFeeBps;
+    uint256 perCycleCap;
+    address priceFeed;
+    uint32 maxPriceAge;
+    uint16 allowanceBufferBps;
+}

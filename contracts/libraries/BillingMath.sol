@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {ChargeReason, Subscription, SubscriptionStatus} from "../interfaces/PlanTypes.sol";
+
+/// @title Billing maths
+/// @notice Pure functions of a subscription, the plan's terms and the time. Every status and charge
+/// decision of a plan goes through here, so the rules are read (and fuzzed) in one place.
+/// Times are unix seconds; amounts are token base units.
+library BillingMath {
+    /// @notice `Subscription.flags` bit: the subscription was cancelled.
+    uint8 internal constant FLAG_CANCELLED = 1;
+    /// @notice `Subscription.flags` bit: this subscriber has had their one trial on this plan.
+    uint8 internal constant FLAG_TRIAL_USED = 2;
+    /// @notice `Subscription.flags` bit: the current subscription has paid at least one period.
+    uint8 internal constant FLAG_PAID = 4;
+    /// @notice Basis points in one whole.
+    uint256 internal constant BPS = 10_000;
+
+    /// @notice The status of `sub` at time `now_`.
+    /// @param grace The plan's grace period (seconds).
+    /// @param retired Whether the plan is retired (no charge can happen any more).
+    function statusOf(Subscription memory sub, uint256 now_, uint256 grace, bool retired)
+        internal
+        pure
+        returns (SubscriptionStatus)
+    {
+        if (sub.startedAt == 0) return SubscriptionStatus.None;
+        if (sub.flags & FLAG_CANCELLED != 0) return SubscriptionStatus.Cancelled;
+        if (sub.pausedAt != 0) return SubscriptionStatus.Paused;
+        if (now_ >= sub.nextChargeAt) {
+            // A retired plan never charges again: once the paid time is over, the subscription is over.
+            if (retired || now_ > sub.nextChargeAt + grace) return SubscriptionStatus.Expired;
+            return SubscriptionStatus.PastDue;
+        }
+        return sub.flags & FLAG_PAID == 0 ? SubscriptionStatus.Trialing : SubscriptionStatus.Active;
+    }
+
+    /// @notice Whether a charge of `amount` for `sub` at `now_` is allowed by the plan's rules (everything
+    /// except the token allowance and balance), and if not, why.
+    /// Order: not subscribed, cancelled, paused, plan retired, not due, lapsed, over the subscriber's max.
+    function chargeReason(Subscription memory sub, uint256 now_, uint256 grace, bool retired, uint256 amount)
+        internal
+        pure
+        returns (ChargeReason)
+    {
+        if (sub.startedAt == 0) return ChargeReason.NotSubscribed;
+        if (sub.flags & FLAG_CANCELLED != 0) return ChargeReason.Cancelled;
+        if (sub.pausedAt != 0) return ChargeReason.Paused;
+        if (retired) return ChargeReason.PlanRetired;
+        if (now_ < sub.nextChargeAt) return ChargeReason.NotDue;
+        if (now_ > sub.nextChargeAt + grace) return ChargeReason.Expired;
+        if (amount > sub.maxAmount) return ChargeReason.MaxAmountExceeded;
+        return ChargeReason.Ok;
+    }
+
+    /// @notice The due time after a pause from `pausedAt` to `now_`: the schedule shifts by the paused
+    /// time, so the unused part of the period paid before the pause is kept.
+    function shiftedForPause(uint256 nextChargeAt, uint256 pausedAt, uint256 now_) internal pure returns (uint256) {
+        return nextChargeAt + (now_ - pausedAt);
+    }
+
+    /// @notice Allowance a subscriber needs for `periods` charges of `price`, plus `bufferBps` basis
+    /// points of margin, rounded up.
+    function requiredAllowance(uint256 price, uint256 periods, uint256 bufferBps) internal pure returns (uint256) {
+        uint256 base = price * periods;
+        if (bufferBps == 0) return base;
+        return base + (base * bufferBps + BPS - 1) / BPS;
+    }
+
+    /// @notice The caller's reward out of a charge of `amount`: `feeBps` basis points, rounded down, so
+    /// the payee's share is never rounded against them.
+    function keeperFee(uint256 amount, uint256 feeBps) internal pure returns (uint256) {
+        return amount * feeBps / BPS;
+    }
+
+    /// @notice A requested max amount as stored: values above `type(uint96).max` mean "no limit" and are
+    /// stored as `type(uint96).max`, which is above every chargeable amount (prices are at most that).
+    function clampMaxAmount(uint256 maxAmount) internal pure returns (uint96) {
+        return maxAmount > type(uint96).max ? type(uint96).max : uint96(maxAmount);
+    }
+}

@@ -1,0 +1,50 @@
+import { createRequire } from "node:module";
+
+import hardhatToolboxMochaEthers from "@nomicfoundation/hardhat-toolbox-mocha-ethers";
+import { defineConfig } from "hardhat/config";
+
+const require = createRequire(import.meta.url);
+
+// The compiler is the npm `solc` package's WebAssembly build, so nothing is
+// downloaded at build time. `SOLC_VERSION` must equal the installed package's.
+const SOLC_VERSION = "0.8.30";
+const solcSettings = {
+  version: SOLC_VERSION,
+  path: require.resolve("solc/soljson.js"),
+  settings: {
+    evmVersion: "cancun",
+    viaIR: true,
+    optimizer: { enabled: true, runs: 10_000 },
+  },
+};
+
+// Heavier fuzzing for a release check: RECUR_FUZZ_RUNS=5000 npm test
+const fuzzRuns = Number(process.env.RECUR_FUZZ_RUNS ?? 256);
+const invariantRuns = Number(process.env.RECUR_INVARIANT_RUNS ?? 32);
+const invariantDepth = Number(process.env.RECUR_INVARIANT_DEPTH ?? 40);
+
+export default defineConfig({
+  plugins: [hardhatToolboxMochaEthers],
+  solidity: {
+    profiles: {
+      default: solcSettings,
+      production: solcSettings,
+    },
+  },
+  paths: {
+    // Test tokens are compiled as sources (so TypeChain types them) but live under test/, outside the
+    // audit scope of contracts/.
+    sources: { solidity: ["contracts", "test/mocks"] },
+    tests: { solidity: "test/solidity" },
+    ignition: "deploy",
+  },
+  typechain: {
+    outDir: "typechain-types",
+  },
+  test: {
+    solidity: {
+      fuzz: { runs: fuzzRuns },
+      invariant: { runs: invariantRuns, depth: invariantDepth, failOnRevert: false },
+    },
+  },
+});
