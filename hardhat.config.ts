@@ -18,6 +18,17 @@ const solcSettings = {
   },
 };
 
+// Test tokens are compiled the way an ordinary token is deployed (legacy pipeline, 200 runs), so that
+// gas figures compare our charge with a typical token's transferFrom, not with a tuned one.
+const tokenSettings = {
+  version: SOLC_VERSION,
+  path: require.resolve("solc/soljson.js"),
+  settings: { evmVersion: "cancun", optimizer: { enabled: true, runs: 200 } },
+};
+const tokenOverrides = Object.fromEntries(
+  ["TestUSDC", "NoReturnToken", "FalseReturnToken", "BlocklistToken"].map((name) => [`test/mocks/${name}.sol`, tokenSettings]),
+);
+
 // Heavier fuzzing for a release check: RECUR_FUZZ_RUNS=5000 npm test
 const fuzzRuns = Number(process.env.RECUR_FUZZ_RUNS ?? 256);
 const invariantRuns = Number(process.env.RECUR_INVARIANT_RUNS ?? 32);
@@ -27,8 +38,8 @@ export default defineConfig({
   plugins: [hardhatToolboxMochaEthers],
   solidity: {
     profiles: {
-      default: solcSettings,
-      production: solcSettings,
+      default: { compilers: [solcSettings], overrides: tokenOverrides },
+      production: { compilers: [solcSettings], overrides: tokenOverrides },
     },
   },
   paths: {

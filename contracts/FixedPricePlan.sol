@@ -11,6 +11,7 @@ import {
     BillingMode, ChargeReason, PlanStatus, PlanTerms, Subscription, SubscriptionStatus
 } from "./interfaces/PlanTypes.sol";
 import {BillingMath} from "./libraries/BillingMath.sol";
+import {PackedSubscription} from "./libraries/PackedSubscription.sol";
 import {PlanTermsLib} from "./libraries/PlanTermsLib.sol";
 
 /// @title A fixed-price subscription plan, priced in token units
@@ -37,6 +38,7 @@ import {PlanTermsLib} from "./libraries/PlanTermsLib.sol";
 /// (see README, "Gas").
 contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
+    using PackedSubscription for uint256;
 
     // ------------------------------------------------------------------------------------------------
     // Immutables (the terms)
@@ -52,6 +54,10 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
     /// @dev The caller's reward and the payee's share of one charge, worked out once.
     uint256 private immutable KEEPER_FEE;
     uint256 private immutable PAYEE_SHARE;
+    /// @dev What one paid period adds to a packed subscription: one period to `nextChargeAt` and one to
+    /// `periodsPaid`. Neither field can carry into the next: `nextChargeAt` stays below 2^40 (year
+    /// 36812) and `periodsPaid` would need 2^32 periods of at least an hour.
+    uint256 private immutable CHARGE_INCREMENT;
 
     // ------------------------------------------------------------------------------------------------
     // Storage
@@ -60,7 +66,8 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
     /// @dev `_payee` and `_status` share one slot: the charge path reads both with one cold load.
     address private _payee;
     PlanStatus private _status;
-    mapping(address subscriber => Subscription) private _subscriptions;
+    /// @dev Each subscription packed into one word (see `PackedSubscription`).
+    mapping(address subscriber => uint256 packed) private _subscriptions;
     mapping(address keeper => bool authorized) private _keepers;
 
     // ------------------------------------------------------------------------------------------------
@@ -89,6 +96,8 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
         KEEPER_RESTRICTED = terms.keeperRestricted;
         KEEPER_FEE = BillingMath.keeperFee(terms.price, terms.keeperFeeBps);
         PAYEE_SHARE = terms.price - KEEPER_FEE;
+        CHARGE_INCREMENT = (uint256(terms.period) << PackedSubscription.NEXT_CHARGE_AT_SHIFT)
+            + (1 << PackedSubscription.PERIODS_PAID_SHIFT);
         _payee = terms.payee;
         // _status starts as PlanStatus.Active (0).
     }
@@ -106,7 +115,7 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
         if (storedMax < PRICE) revert MaxAmountExceeded(PRICE, maxAmount);
 
         address subscriber = msg.sender;
-        Subscription memory sub = _subscriptions[subscriber];
+        Subscription memory sub = _load(subscriber);
         SubscriptionStatus current = BillingMath.statusOf(sub, block.timestamp, GRACE_PERIOD, false);
         if (current != SubscriptionStatus.None && current != SubscriptionStatus.Cancelled
             && current != SubscriptionStatus.Expired) {
@@ -119,7 +128,7 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
             // Re-subscribing before the paid (or trial) time ran out: keep the old schedule, charge
             // nothing now. The trial, if this is one, is the same trial, not a second.
             sub.flags &= ~BillingMath.FLAG_CANCELLED;
-            _subscriptions[subscriber] = sub;
+            _store(subscriber, sub);
             emit Subscribed(subscriber, storedMax, sub.startedAt, sub.nextChargeAt, false);
             return sub.nextChargeAt;
         }
@@ -130,7 +139,7 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
         if (trial) {
             sub.flags = BillingMath.FLAG_TRIAL_USED;
             sub.nextChargeAt = uint40(block.timestamp + TRIAL_PERIOD);
-            _subscriptions[subscriber] = sub;
+            _store(subscriber, sub);
             emit Subscribed(subscriber, storedMax, block.timestamp, sub.nextChargeAt, true);
             return sub.nextChargeAt;
         }
@@ -138,8 +147,8 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
         uint256 periodIndex = sub.periodsPaid;
         sub.flags = (sub.flags & BillingMath.FLAG_TRIAL_USED) | BillingMath.FLAG_PAID;
         sub.nextChargeAt = uint40(block.timestamp + PERIOD);
-        sub.periodsPaid += 1;
-        _subscriptions[subscriber] = sub;
+        ++sub.periodsPaid;
+        _store(subscriber, sub);
         emit Subscribed(subscriber, storedMax, block.timestamp, sub.nextChargeAt, false);
 
         // Interaction: the first period, paid by the subscriber's own transaction (no keeper fee).
@@ -156,37 +165,38 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
     /// @inheritdoc IPlan
     function pause() external nonReentrant {
         address subscriber = msg.sender;
-        Subscription memory sub = _subscriptions[subscriber];
+        Subscription memory sub = _load(subscriber);
         SubscriptionStatus current = _statusOf(sub);
         if (current != SubscriptionStatus.Active && current != SubscriptionStatus.Trialing) {
             revert InvalidSubscriptionStatus(subscriber, current);
         }
-        _subscriptions[subscriber].pausedAt = uint40(block.timestamp);
+        sub.pausedAt = uint40(block.timestamp);
+        _store(subscriber, sub);
         emit Paused(subscriber, block.timestamp);
     }
 
     /// @inheritdoc IPlan
     function resume() external nonReentrant {
         address subscriber = msg.sender;
-        Subscription memory sub = _subscriptions[subscriber];
+        Subscription memory sub = _load(subscriber);
         SubscriptionStatus current = _statusOf(sub);
         if (current != SubscriptionStatus.Paused) revert InvalidSubscriptionStatus(subscriber, current);
         uint256 pausedFor = block.timestamp - sub.pausedAt;
         sub.nextChargeAt = uint40(BillingMath.shiftedForPause(sub.nextChargeAt, sub.pausedAt, block.timestamp));
         sub.pausedAt = 0;
-        _subscriptions[subscriber] = sub;
+        _store(subscriber, sub);
         emit Resumed(subscriber, sub.nextChargeAt, pausedFor);
     }
 
     /// @inheritdoc IPlan
     function setMaxAmount(uint256 maxAmount) external nonReentrant {
         address subscriber = msg.sender;
-        Subscription storage sub = _subscriptions[subscriber];
+        Subscription memory sub = _load(subscriber);
         if (sub.startedAt == 0) revert NotSubscribed(subscriber);
         uint256 oldMax = sub.maxAmount;
-        uint96 newMax = BillingMath.clampMaxAmount(maxAmount);
-        sub.maxAmount = newMax;
-        emit MaxAmountUpdated(subscriber, oldMax, newMax);
+        sub.maxAmount = BillingMath.clampMaxAmount(maxAmount);
+        _store(subscriber, sub);
+        emit MaxAmountUpdated(subscriber, oldMax, sub.maxAmount);
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -196,19 +206,20 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
     /// @inheritdoc IPlan
     function charge(address subscriber) external nonReentrant onlyKeeper returns (uint256) {
         // Checks
-        Subscription memory sub = _subscriptions[subscriber];
+        uint256 word = _subscriptions[subscriber];
         address payee_ = _payee;
         ChargeReason reason =
-            BillingMath.chargeReason(sub, block.timestamp, GRACE_PERIOD, _status == PlanStatus.Retired, PRICE);
-        if (reason != ChargeReason.Ok) _revertWith(reason, subscriber, sub);
+            BillingMath.chargeReason(word, block.timestamp, GRACE_PERIOD, _status == PlanStatus.Retired, PRICE);
+        if (reason != ChargeReason.Ok) _revertWith(reason, subscriber, word);
 
         // Effects
-        uint256 periodIndex = _recordCharge(subscriber, sub);
+        uint256 charged = _afterCharge(word);
+        _subscriptions[subscriber] = charged;
 
         // Interaction
         TOKEN.safeTransferFrom(subscriber, payee_, PAYEE_SHARE);
         uint256 pulled = _payKeeperFee(subscriber);
-        emit Charged(subscriber, periodIndex, pulled, sub.nextChargeAt);
+        emit Charged(subscriber, word.periodsPaid(), pulled, charged.nextChargeAt());
         return pulled;
     }
 
@@ -221,29 +232,29 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
             address subscriber = subscribers[i];
 
             // Checks: items the rules do not allow are skipped, except a due one over its max amount.
-            Subscription memory sub = _subscriptions[subscriber];
-            ChargeReason reason = BillingMath.chargeReason(sub, block.timestamp, GRACE_PERIOD, retired, PRICE);
+            uint256 word = _subscriptions[subscriber];
+            ChargeReason reason = BillingMath.chargeReason(word, block.timestamp, GRACE_PERIOD, retired, PRICE);
             if (reason != ChargeReason.Ok) {
                 if (reason == ChargeReason.MaxAmountExceeded) emit ChargeFailed(subscriber, reason);
                 continue;
             }
 
             // Effects
-            Subscription memory before = sub;
-            uint256 periodIndex = _recordCharge(subscriber, sub);
+            uint256 after_ = _afterCharge(word);
+            _subscriptions[subscriber] = after_;
 
-            // Interaction: on failure, restore the slot (rule 12) and record why, unless the failure may
+            // Interaction: on failure, restore the word (rule 12) and record why, unless the failure may
             // have been caused by the caller's gas limit rather than the subscriber.
             uint256 gasBefore = gasleft();
             if (!TOKEN.trySafeTransferFrom(subscriber, payee_, PAYEE_SHARE)) {
                 // The token call got 63/64 of `gasBefore`; if less than 1/63 is left it may have run out.
                 if (gasleft() < gasBefore / 63) revert BatchOutOfGas(subscriber);
-                _subscriptions[subscriber] = before;
+                _subscriptions[subscriber] = word;
                 emit ChargeFailed(subscriber, _transferFailureReason(subscriber));
                 continue;
             }
             uint256 pulled = _payKeeperFee(subscriber);
-            emit Charged(subscriber, periodIndex, pulled, sub.nextChargeAt);
+            emit Charged(subscriber, word.periodsPaid(), pulled, after_.nextChargeAt());
             // Cannot overflow: at most `count` increments.
             unchecked {
                 ++charged;
@@ -290,7 +301,7 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
 
     /// @inheritdoc IPlan
     function statusOf(address subscriber) external view returns (SubscriptionStatus) {
-        return _statusOf(_subscriptions[subscriber]);
+        return _statusOf(_load(subscriber));
     }
 
     /// @inheritdoc IPlan
@@ -300,7 +311,7 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
 
     /// @inheritdoc IPlan
     function amountDue(address subscriber) external view returns (uint256) {
-        SubscriptionStatus current = _statusOf(_subscriptions[subscriber]);
+        SubscriptionStatus current = _statusOf(_load(subscriber));
         bool live = current == SubscriptionStatus.Trialing || current == SubscriptionStatus.Active
             || current == SubscriptionStatus.PastDue || current == SubscriptionStatus.Paused;
         return live ? PRICE : 0;
@@ -308,7 +319,7 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
 
     /// @inheritdoc IPlan
     function nextChargeAt(address subscriber) external view returns (uint256) {
-        Subscription memory sub = _subscriptions[subscriber];
+        Subscription memory sub = _load(subscriber);
         SubscriptionStatus current = _statusOf(sub);
         bool scheduled = current == SubscriptionStatus.Trialing || current == SubscriptionStatus.Active
             || current == SubscriptionStatus.PastDue;
@@ -317,7 +328,7 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
 
     /// @inheritdoc IPlan
     function subscriptionOf(address subscriber) external view returns (Subscription memory) {
-        return _subscriptions[subscriber];
+        return _load(subscriber);
     }
 
     /// @inheritdoc IPlan
@@ -402,7 +413,7 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
     /// @dev Cancels `subscriber`: a paused subscription first gets its frozen time back (the schedule is
     /// shifted as on resume), so `nextChargeAt` is the end of the access already paid.
     function _cancel(address subscriber) internal {
-        Subscription memory sub = _subscriptions[subscriber];
+        Subscription memory sub = _load(subscriber);
         SubscriptionStatus current = _statusOf(sub);
         if (current == SubscriptionStatus.None || current == SubscriptionStatus.Cancelled
             || current == SubscriptionStatus.Expired) {
@@ -413,18 +424,24 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
             sub.pausedAt = 0;
         }
         sub.flags |= BillingMath.FLAG_CANCELLED;
-        _subscriptions[subscriber] = sub;
+        _store(subscriber, sub);
         emit Cancelled(subscriber, msg.sender, sub.nextChargeAt);
     }
 
-    /// @dev Moves `sub` forward by one paid period (anchored: from the due time, not from now) and
-    /// stores it. Returns the index of the period being paid. `sub` is updated in place.
-    function _recordCharge(address subscriber, Subscription memory sub) internal returns (uint256 periodIndex) {
-        periodIndex = sub.periodsPaid;
-        sub.nextChargeAt += uint40(PERIOD);
-        sub.periodsPaid += 1;
-        sub.flags |= BillingMath.FLAG_PAID;
-        _subscriptions[subscriber] = sub;
+    /// @dev The packed subscription after one paid period: `nextChargeAt` one period later (anchored: from
+    /// the due time, not from now), `periodsPaid` + 1, and the paid flag set.
+    function _afterCharge(uint256 word) internal view returns (uint256) {
+        return (word + CHARGE_INCREMENT) | (uint256(BillingMath.FLAG_PAID) << PackedSubscription.FLAGS_SHIFT);
+    }
+
+    /// @dev The stored subscription of `subscriber`, unpacked.
+    function _load(address subscriber) internal view returns (Subscription memory) {
+        return PackedSubscription.unpack(_subscriptions[subscriber]);
+    }
+
+    /// @dev Stores `sub` as the subscription of `subscriber`.
+    function _store(address subscriber, Subscription memory sub) internal {
+        _subscriptions[subscriber] = PackedSubscription.pack(sub);
     }
 
     /// @dev Pays the caller its reward for a charge whose payee share was just pulled, and returns the
@@ -450,9 +467,9 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
         return BillingMath.statusOf(sub, block.timestamp, GRACE_PERIOD, _status == PlanStatus.Retired);
     }
 
-    /// @dev Why the rules would refuse charging `sub` now, or `Ok`.
-    function _ruleReason(Subscription memory sub) internal view returns (ChargeReason) {
-        return BillingMath.chargeReason(sub, block.timestamp, GRACE_PERIOD, _status == PlanStatus.Retired, PRICE);
+    /// @dev Why the rules would refuse charging the packed subscription `word` now, or `Ok`.
+    function _ruleReason(uint256 word) internal view returns (ChargeReason) {
+        return BillingMath.chargeReason(word, block.timestamp, GRACE_PERIOD, _status == PlanStatus.Retired, PRICE);
     }
 
     /// @dev After a failed pull, tells an allowance problem from a balance problem from anything else
@@ -471,16 +488,16 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
         return ChargeReason.TransferFailed;
     }
 
-    /// @dev Reverts with the custom error for a rule `reason`.
-    function _revertWith(ChargeReason reason, address subscriber, Subscription memory sub) internal view {
+    /// @dev Reverts with the custom error for a rule `reason` about the packed subscription `word`.
+    function _revertWith(ChargeReason reason, address subscriber, uint256 word) internal view {
         if (reason == ChargeReason.NotSubscribed) revert NotSubscribed(subscriber);
         if (reason == ChargeReason.Cancelled) revert SubscriptionCancelled(subscriber);
-        if (reason == ChargeReason.Paused) revert SubscriptionPaused(subscriber, sub.pausedAt);
+        if (reason == ChargeReason.Paused) revert SubscriptionPaused(subscriber, word.pausedAt());
         if (reason == ChargeReason.PlanRetired) revert PlanRetired();
-        if (reason == ChargeReason.NotDue) revert NotDue(subscriber, sub.nextChargeAt, block.timestamp);
+        if (reason == ChargeReason.NotDue) revert NotDue(subscriber, word.nextChargeAt(), block.timestamp);
         if (reason == ChargeReason.Expired) {
-            revert SubscriptionExpired(subscriber, sub.nextChargeAt + GRACE_PERIOD, block.timestamp);
+            revert SubscriptionExpired(subscriber, word.nextChargeAt() + GRACE_PERIOD, block.timestamp);
         }
-        revert MaxAmountExceeded(PRICE, sub.maxAmount);
+        revert MaxAmountExceeded(PRICE, word.maxAmount());
     }
 }

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {ChargeReason, Subscription, SubscriptionStatus} from "../interfaces/PlanTypes.sol";
+import {PackedSubscription} from "./PackedSubscription.sol";
 
 /// @title Billing maths
 /// @notice Pure functions of a subscription, the plan's terms and the time. Every status and charge
@@ -38,19 +39,29 @@ library BillingMath {
 
     /// @notice Whether a charge of `amount` for `sub` at `now_` is allowed by the plan's rules (everything
     /// except the token allowance and balance), and if not, why.
-    /// Order: not subscribed, cancelled, paused, plan retired, not due, lapsed, over the subscriber's max.
     function chargeReason(Subscription memory sub, uint256 now_, uint256 grace, bool retired, uint256 amount)
         internal
         pure
         returns (ChargeReason)
     {
-        if (sub.startedAt == 0) return ChargeReason.NotSubscribed;
-        if (sub.flags & FLAG_CANCELLED != 0) return ChargeReason.Cancelled;
-        if (sub.pausedAt != 0) return ChargeReason.Paused;
+        return chargeReason(PackedSubscription.pack(sub), now_, grace, retired, amount);
+    }
+
+    /// @notice `chargeReason` on a packed subscription word (the charge path's form).
+    /// Order: not subscribed, cancelled, paused, plan retired, not due, lapsed, over the subscriber's max.
+    function chargeReason(uint256 word, uint256 now_, uint256 grace, bool retired, uint256 amount)
+        internal
+        pure
+        returns (ChargeReason)
+    {
+        if (PackedSubscription.startedAt(word) == 0) return ChargeReason.NotSubscribed;
+        if (PackedSubscription.flags(word) & FLAG_CANCELLED != 0) return ChargeReason.Cancelled;
+        if (PackedSubscription.pausedAt(word) != 0) return ChargeReason.Paused;
         if (retired) return ChargeReason.PlanRetired;
-        if (now_ < sub.nextChargeAt) return ChargeReason.NotDue;
-        if (now_ > sub.nextChargeAt + grace) return ChargeReason.Expired;
-        if (amount > sub.maxAmount) return ChargeReason.MaxAmountExceeded;
+        uint256 next = PackedSubscription.nextChargeAt(word);
+        if (now_ < next) return ChargeReason.NotDue;
+        if (now_ > next + grace) return ChargeReason.Expired;
+        if (amount > PackedSubscription.maxAmount(word)) return ChargeReason.MaxAmountExceeded;
         return ChargeReason.Ok;
     }
 
