@@ -327,15 +327,26 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IPlan
+    function hasAccess(address subscriber) external view returns (bool) {
+        Subscription memory sub = _load(subscriber);
+        SubscriptionStatus current = _statusOf(sub);
+        if (current == SubscriptionStatus.Trialing || current == SubscriptionStatus.Active) return true;
+        return current == SubscriptionStatus.Cancelled && block.timestamp < sub.nextChargeAt;
+    }
+
+    /// @inheritdoc IPlan
     function subscriptionOf(address subscriber) external view returns (Subscription memory) {
         return _load(subscriber);
     }
 
     /// @inheritdoc IPlan
     function chargeability(address subscriber) external view returns (bool, ChargeReason, uint256) {
-        ChargeReason reason = _ruleReason(_subscriptions[subscriber]);
-        if (reason == ChargeReason.Ok) {
-            if (TOKEN.allowance(subscriber, address(this)) < PRICE) reason = ChargeReason.AllowanceTooLow;
+        uint256 word = _subscriptions[subscriber];
+        ChargeReason reason = _ruleReason(word);
+        // Before the due time, report what would stop the next charge, so the customer can be warned.
+        if (reason == ChargeReason.Ok || reason == ChargeReason.NotDue) {
+            if (PRICE > word.maxAmount()) reason = ChargeReason.MaxAmountExceeded;
+            else if (TOKEN.allowance(subscriber, address(this)) < PRICE) reason = ChargeReason.AllowanceTooLow;
             else if (TOKEN.balanceOf(subscriber) < PRICE) reason = ChargeReason.BalanceTooLow;
         }
         return (reason == ChargeReason.Ok, reason, PRICE);

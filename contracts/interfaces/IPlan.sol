@@ -192,13 +192,20 @@ interface IPlan is ITermsErrors {
     /// (none, cancelled, expired, paused: see `subscriptionOf` for the frozen schedule).
     function nextChargeAt(address subscriber) external view returns (uint256);
 
+    /// @notice Whether `subscriber` should have access now: trialing, active (paid), or cancelled with
+    /// paid time left. PastDue, paused, expired and unknown subscribers have no access (a merchant who
+    /// grants access during the grace window can read `statusOf`).
+    function hasAccess(address subscriber) external view returns (bool);
+
     /// @notice The stored subscription.
     function subscriptionOf(address subscriber) external view returns (Subscription memory);
 
-    /// @notice Whether a charge of `subscriber` now would succeed, and if not why: the plan's rules first,
-    /// then the subscriber's allowance to this plan and balance. Lets a merchant warn a customer before a
-    /// charge fails and tell "approve more" (`AllowanceTooLow`) from "top up" (`BalanceTooLow`).
-    /// @return ok Whether the charge would succeed.
+    /// @notice Whether the next charge of `subscriber` would succeed, and if not why: the plan's rules
+    /// first, then the subscriber's `maxAmount`, their allowance to this plan and their balance. Before the
+    /// due time it reports what would stop the next charge if nothing changes (`MaxAmountExceeded`,
+    /// `AllowanceTooLow`, `BalanceTooLow`), and `NotDue` only when nothing would; so a merchant can warn a
+    /// customer before a charge fails and tell "approve more" from "top up your wallet".
+    /// @return ok Whether a charge now would succeed.
     /// @return reason `Ok`, or the first reason it would not.
     /// @return amount Token base units the charge would pull.
     function chargeability(address subscriber)

@@ -1,0 +1,382 @@
+// Recur's main demo: a merchant's monthly plan, five customers and five months of billing, on Hardhat's
+// in-process chain, in one screen.
+//   npm run demo
+//
+// The plan contract decides everything. This script only plays the people (merchant, customers, a
+// keeper), moves time, and prints what the plan's events and views report; it works out no billing
+// outcome itself.
+import { network } from "hardhat";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
+import type { ContractTransactionReceipt, ContractTransactionResponse } from "ethers";
+
+import type {
+  CancelledEvent,
+  ChargeFailedEvent,
+  ChargedEvent,
+  PausedEvent,
+  ResumedEvent,
+  SubscribedEvent,
+} from "../typechain-types/contracts/FixedPricePlan.js";
+import type { PlanCreatedEvent } from "../typechain-types/contracts/PlanFactory.js";
+import type { FixedPricePlan } from "../typechain-types/index.js";
+import { formatAmount, formatDate, formatDuration, formatRow, formatTable, shortAddress } from "./lib/format.js";
+import {
+  ChargeReason,
+  DAY,
+  chargeReasonName,
+  createPlan,
+  deployFactory,
+  deployToken,
+  fixedTerms,
+  subscriptionStatusName,
+} from "./lib/plans.js";
+
+// ---------------------------------------------------------------------------------------------------
+// The scenario (inputs only: who does what, when)
+// ---------------------------------------------------------------------------------------------------
+
+const at = (iso: string): bigint => BigInt(Date.parse(iso) / 1000);
+
+const CHAIN_START = "2026-01-01T09:00:00Z"; // fixed, so that every run prints the same dates
+const SIGN_UP = at("2026-01-01T10:00:00Z");
+const FIRST_LOOK = at("2026-01-02T12:00:00Z"); // statuses are read once a day at noon, and after each action
+const END = at("2026-06-08T12:00:00Z");
+const PRICE = "9.99"; // tUSDC per period
+
+interface Cast {
+  readonly name: string;
+  readonly wallet: string; // tUSDC minted to the customer
+  readonly approvePeriods: bigint; // allowance given to the plan, in periods (the plan says how much)
+  readonly plays: string;
+}
+const CAST: readonly Cast[] = [
+  { name: "alice", wallet: "200", approvePeriods: 12n, plays: "approves a year, stays" },
+  { name: "bob", wallet: "200", approvePeriods: 2n, plays: "approves only two months" },
+  { name: "carol", wallet: "200", approvePeriods: 12n, plays: "cancels after her 2nd payment" },
+  { name: "dave", wallet: "200", approvePeriods: 12n, plays: "pauses three weeks, resumes" },
+  { name: "erin", wallet: "50", approvePeriods: 12n, plays: "her wallet runs dry" },
+];
+
+type CustomerAction = "pause" | "resume" | "cancel";
+const ACTIONS: readonly { readonly at: bigint; readonly who: string; readonly action: CustomerAction }[] = [
+  { at: at("2026-01-20T15:00:00Z"), who: "dave", action: "pause" },
+  { at: at("2026-02-10T15:00:00Z"), who: "dave", action: "resume" },
+  { at: at("2026-02-15T15:00:00Z"), who: "carol", action: "cancel" },
+];
+
+// ---------------------------------------------------------------------------------------------------
+// Setup: chain, token, factory, plan, customers
+// ---------------------------------------------------------------------------------------------------
+
+interface Customer extends Cast {
+  readonly signer: HardhatEthersSigner;
+  readonly address: string;
+}
+
+async function main(): Promise<void> {
+  const { ethers, networkHelpers } = await network.create({ override: { initialDate: CHAIN_START } });
+  const { time } = networkHelpers;
+  const [deployer, merchant, keeper, ...others] = await ethers.getSigners();
+  if (deployer === undefined || merchant === undefined || keeper === undefined || others.length < CAST.length) {
+    throw new Error(`need ${3 + CAST.length} accounts`);
+  }
+
+  const token = await deployToken(ethers);
+  const factory = await deployFactory(ethers);
+  const [symbol, decimals] = await Promise.all([token.symbol(), token.decimals()]);
+  const decimalsN = Number(decimals);
+  const amount = (units: bigint): string => formatAmount(units, decimalsN, symbol);
+
+  const { plan, tx: createTx } = await createPlan(
+    ethers,
+    factory,
+    merchant,
+    fixedTerms(await token.getAddress(), merchant.address, {
+      price: ethers.parseUnits(PRICE, decimalsN),
+      period: 30n * DAY,
+      trialPeriod: 7n * DAY,
+      gracePeriod: 3n * DAY,
+    }),
+  );
+  const planAddress = await plan.getAddress();
+  const created = await receiptOf(createTx);
+  const planCreated = created.logs
+    .map((log) => factory.interface.parseLog(log))
+    .find((parsed) => parsed?.name === "PlanCreated");
+  if (planCreated == null) throw new Error("no PlanCreated event");
+  const terms = (planCreated.args as unknown as PlanCreatedEvent.OutputObject).terms;
+
+  const customers: Customer[] = CAST.map((c, i) => {
+    const signer = others[i]!;
+    return { ...c, signer, address: signer.address };
+  });
+  const nameOf = new Map<string, string>([
+    [merchant.address, "merchant"],
+    [keeper.address, "keeper"],
+    ...customers.map((c): [string, string] => [c.address, c.name]),
+  ]);
+  const who = (address: string): string => nameOf.get(address) ?? shortAddress(address);
+
+  // Each customer holds some tUSDC and approves the plan for the allowance the plan asks for N periods.
+  for (const c of customers) {
+    await token.mint(c.address, ethers.parseUnits(c.wallet, decimalsN));
+    await token.connect(c.signer).approve(planAddress, await plan.requiredAllowance(c.approvePeriods));
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Reporting: one line per plan event, plus status changes that time alone causes (no event for those)
+  // ---------------------------------------------------------------------------------------------------
+
+  const lastStatus = new Map<string, bigint>(customers.map((c) => [c.address, 0n]));
+  const WIDTHS = [10, 8, 58, 0];
+  const line = (when: bigint, name: string, what: string, status: string): void =>
+    console.log(formatRow([formatDate(when), name, what, status], WIDTHS));
+
+  async function statusNow(address: string): Promise<string> {
+    const status = await plan.statusOf(address);
+    lastStatus.set(address, status);
+    return subscriptionStatusName(status);
+  }
+
+  /** Prints the plan's events in `receipts` (mined together), then status changes of customers that had
+   * no event. */
+  async function report(...receipts: ContractTransactionReceipt[]): Promise<void> {
+    let when = 0n;
+    const mentioned = new Set<string>();
+    for (const receipt of receipts) {
+      when = BigInt((await receipt.getBlock()).timestamp);
+      for (const log of receipt.logs) {
+        if (log.address !== planAddress) continue;
+        const parsed = plan.interface.parseLog(log);
+        if (parsed === null) continue;
+        const described = describeEvent(parsed.name, parsed.args);
+        if (described === null) continue;
+        mentioned.add(described.subscriber);
+        line(when, who(described.subscriber), described.what, await statusNow(described.subscriber));
+      }
+    }
+    await reportStatusChanges(when, mentioned);
+  }
+
+  async function reportStatusChanges(when: bigint, skip: ReadonlySet<string> = new Set()): Promise<void> {
+    for (const c of customers) {
+      if (skip.has(c.address)) continue;
+      const before = lastStatus.get(c.address);
+      const status = await plan.statusOf(c.address);
+      if (status === before) continue;
+      lastStatus.set(c.address, status);
+      const name = subscriptionStatusName(status);
+      line(when, c.name, `status is now ${name} (time alone, no transaction)`, name);
+    }
+  }
+
+  function describeEvent(name: string, args: unknown): { subscriber: string; what: string } | null {
+    switch (name) {
+      case "Subscribed": {
+        const e = args as SubscribedEvent.OutputObject;
+        const what = e.trial
+          ? `subscribed, trial until ${formatDate(e.nextChargeAt)}, max ${amount(e.maxAmount)}/charge`
+          : `subscribed, next charge ${formatDate(e.nextChargeAt)}, max ${amount(e.maxAmount)}/charge`;
+        return { subscriber: e.subscriber, what };
+      }
+      case "Charged": {
+        const e = args as ChargedEvent.OutputObject;
+        const period = (e.periodIndex + 1n).toString(); // periodIndex is 0-based; people count from 1
+        const what = `charged ${amount(e.amount)} (period ${period}), next ${formatDate(e.nextChargeAt)}`;
+        return { subscriber: e.subscriber, what };
+      }
+      case "ChargeFailed": {
+        const e = args as ChargeFailedEvent.OutputObject;
+        return { subscriber: e.subscriber, what: `charge failed: ${chargeReasonName(e.reason)}` };
+      }
+      case "Cancelled": {
+        const e = args as CancelledEvent.OutputObject;
+        return { subscriber: e.subscriber, what: `cancelled, access until ${formatDate(e.paidThrough)}` };
+      }
+      case "Paused": {
+        const e = args as PausedEvent.OutputObject;
+        return { subscriber: e.subscriber, what: "paused" };
+      }
+      case "Resumed": {
+        const e = args as ResumedEvent.OutputObject;
+        const what = `resumed after ${formatDuration(e.pausedFor)}, next charge ${formatDate(e.nextChargeAt)}`;
+        return { subscriber: e.subscriber, what };
+      }
+      default:
+        return null;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // The story
+  // ---------------------------------------------------------------------------------------------------
+
+  console.log("Recur demo: subscription billing whose rules live in the plan contract (in-process chain).");
+  console.log("");
+  console.log(`plan ${shortAddress(planAddress)}, created by the merchant through PlanFactory:`);
+  const [price, period, trial, grace] = [terms.price, terms.period, terms.trialPeriod, terms.gracePeriod];
+  console.log(
+    `  ${amount(price)} every ${formatDuration(period)}, free trial ${formatDuration(trial)}, ` +
+      `grace to pay ${formatDuration(grace)}, paid to the ${who(terms.payee)}`,
+  );
+  console.log("");
+  const castRows = await Promise.all(
+    customers.map(async (c) => {
+      const [balance, allowance] = await Promise.all([
+        token.balanceOf(c.address),
+        token.allowance(c.address, planAddress),
+      ]);
+      return [c.name, amount(balance), `${amount(allowance)} (${c.approvePeriods.toString()} periods)`, c.plays];
+    }),
+  );
+  const castHeaders = ["customer", "wallet", "allowance to plan", "plays"];
+  for (const row of formatTable(castHeaders, castRows, ["left", "right", "right"])) console.log(row);
+  console.log("");
+  console.log("A keeper wakes at each due time (read from the plan's nextChargeAt) and calls chargeMany(all five).");
+  console.log("");
+  console.log(formatRow(["date", "who", "what the plan reported", "status after"], WIDTHS));
+
+  // Everyone subscribes in one block (maxAmount = the price), so one chargeMany bills them together.
+  await ethers.provider.send("evm_setAutomine", [false]);
+  const subscribeTxs: ContractTransactionResponse[] = [];
+  for (const c of customers) subscribeTxs.push(await plan.connect(c.signer).subscribe(terms.price));
+  await ethers.provider.send("evm_mine", [Number(SIGN_UP)]);
+  await ethers.provider.send("evm_setAutomine", [true]);
+  await report(...(await Promise.all(subscribeTxs.map(receiptOf))));
+
+  const addresses = customers.map((c) => c.address);
+  const byName = new Map(customers.map((c) => [c.name, c]));
+  const pending = [...ACTIONS].sort((a, b) => (a.at < b.at ? -1 : 1));
+  let nextLook = FIRST_LOOK;
+
+  for (;;) {
+    const keeperAt = await nextDueTime(plan, addresses, BigInt(await time.latest()));
+    const action = pending[0];
+    const next = [keeperAt, action?.at, nextLook]
+      .filter((t): t is bigint => t !== undefined)
+      .reduce((a, b) => (b < a ? b : a));
+    if (next > END) break;
+
+    if (next === keeperAt) {
+      // Stand-in keeper: the real keeper (keeper/, a later issue) replaces this call.
+      await time.setNextBlockTimestamp(next);
+      await report(await receiptOf(await plan.connect(keeper).chargeMany(addresses)));
+    } else if (action !== undefined && next === action.at) {
+      pending.shift();
+      const customer = byName.get(action.who);
+      if (customer === undefined) throw new Error(`unknown customer ${action.who}`);
+      const asCustomer = plan.connect(customer.signer);
+      await time.setNextBlockTimestamp(next);
+      const tx =
+        action.action === "pause"
+          ? await asCustomer.pause()
+          : action.action === "resume"
+            ? await asCustomer.resume()
+            : await asCustomer.cancel();
+      await report(await receiptOf(tx));
+    } else {
+      await time.increaseTo(next);
+      nextLook += DAY;
+      await reportStatusChanges(next);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // The summary, from views and the event log
+  // ---------------------------------------------------------------------------------------------------
+
+  const [charges, failures] = await Promise.all([
+    plan.queryFilter(plan.filters.Charged()),
+    plan.queryFilter(plan.filters.ChargeFailed()),
+  ]);
+  const rows = await Promise.all(
+    customers.map(async (c) => {
+      const [status, access, sub, next, chargeable] = await Promise.all([
+        plan.statusOf(c.address),
+        plan.hasAccess(c.address),
+        plan.subscriptionOf(c.address),
+        plan.nextChargeAt(c.address),
+        plan.chargeability(c.address),
+      ]);
+      const paid = charges
+        .filter((e) => e.args.subscriber === c.address)
+        .reduce((sum, e) => sum + e.args.amount, 0n);
+      const lastFailure = failures.filter((e) => e.args.subscriber === c.address).at(-1);
+      const [ok, reason] = chargeable;
+      return [
+        c.name,
+        subscriptionStatusName(status),
+        access ? "yes" : "no",
+        sub.periodsPaid.toString(),
+        amount(paid),
+        next === 0n ? "—" : formatDate(next),
+        lastFailure === undefined ? "—" : chargeReasonName(lastFailure.args.reason),
+        ok ? "succeed now" : whyNot(reason),
+      ];
+    }),
+  );
+  const payee = await plan.payee();
+  const revenue = await token.balanceOf(payee);
+
+  console.log("");
+  console.log(`On ${formatDate(END)}:`);
+  const headers = ["customer", "status", "access", "charges", "total paid", "next charge", "last failure", "next charge would"];
+  for (const row of formatTable(headers, rows, ["left", "left", "left", "right", "right"])) console.log(row);
+  console.log("");
+  console.log(
+    `merchant revenue (payee balance): ${amount(revenue)} from ${charges.length.toString()} charges; ` +
+      `${failures.length.toString()} charges failed and moved nothing.`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------------
+
+/** The earliest `nextChargeAt` still ahead of `now` among `subscribers`, if any (the view returns 0 for
+ * "nothing scheduled", and a past time for a subscription already due). */
+async function nextDueTime(
+  plan: FixedPricePlan,
+  subscribers: readonly string[],
+  now: bigint,
+): Promise<bigint | undefined> {
+  const dues = await Promise.all(subscribers.map((s) => plan.nextChargeAt(s)));
+  const ahead = dues.filter((t) => t > now);
+  return ahead.reduce<bigint | undefined>((a, b) => (a === undefined || b < a ? b : a), undefined);
+}
+
+/** `chargeability`'s reason, with what the customer can do about it when it is up to them. */
+function whyNot(reason: bigint): string {
+  const name = chargeReasonName(reason);
+  if (reason === BigInt(ChargeReason.NotDue)) return "succeed when due";
+  const final = [ChargeReason.Expired, ChargeReason.Cancelled, ChargeReason.NotSubscribed, ChargeReason.PlanRetired];
+  if (final.some((r) => BigInt(r) === reason)) return `never happen: ${name}`;
+  if (reason === BigInt(ChargeReason.AllowanceTooLow)) return `${name}: approve more`;
+  if (reason === BigInt(ChargeReason.BalanceTooLow)) return `${name}: top up wallet`;
+  return name;
+}
+
+async function receiptOf(tx: ContractTransactionResponse): Promise<ContractTransactionReceipt> {
+  const receipt = await tx.wait();
+  if (receipt === null) throw new Error(`no receipt for ${tx.hash}`);
+  return receipt;
+}
+
+/** One line for an error: a decoded contract error when there is one, else the message's first line. */
+function describeError(error: unknown): string {
+  if (typeof error === "object" && error !== null) {
+    const revert = (error as { revert?: { name?: string; args?: readonly unknown[] } | null }).revert;
+    if (revert?.name !== undefined) return `${revert.name}(${(revert.args ?? []).map(String).join(", ")})`;
+    const short = (error as { shortMessage?: unknown }).shortMessage;
+    if (typeof short === "string") return short;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split("\n")[0] ?? message;
+}
+
+try {
+  await main();
+} catch (error) {
+  console.error(`demo failed: ${describeError(error)}`);
+  process.exitCode = 1;
+}
