@@ -442,7 +442,10 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
     /// @dev The packed subscription after one paid period: `nextChargeAt` one period later (anchored: from
     /// the due time, not from now), `periodsPaid` + 1, and the paid flag set.
     function _afterCharge(uint256 word) internal view returns (uint256) {
-        return (word + CHARGE_INCREMENT) | (uint256(BillingMath.FLAG_PAID) << PackedSubscription.FLAGS_SHIFT);
+        // Cannot overflow or carry between fields: see CHARGE_INCREMENT.
+        unchecked {
+            return (word + CHARGE_INCREMENT) | (uint256(BillingMath.FLAG_PAID) << PackedSubscription.FLAGS_SHIFT);
+        }
     }
 
     /// @dev The stored subscription of `subscriber`, unpacked.

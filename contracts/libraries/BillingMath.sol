@@ -60,7 +60,10 @@ library BillingMath {
         if (retired) return ChargeReason.PlanRetired;
         uint256 next = PackedSubscription.nextChargeAt(word);
         if (now_ < next) return ChargeReason.NotDue;
-        if (now_ > next + grace) return ChargeReason.Expired;
+        // Cannot overflow: `next` is a uint40 and `grace` a uint32 term.
+        unchecked {
+            if (now_ > next + grace) return ChargeReason.Expired;
+        }
         if (amount > PackedSubscription.maxAmount(word)) return ChargeReason.MaxAmountExceeded;
         return ChargeReason.Ok;
     }
