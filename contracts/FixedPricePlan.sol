@@ -314,7 +314,7 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
         SubscriptionStatus current = _statusOf(_load(subscriber));
         bool live = current == SubscriptionStatus.Trialing || current == SubscriptionStatus.Active
             || current == SubscriptionStatus.PastDue || current == SubscriptionStatus.Paused;
-        return live ? PRICE : 0;
+        return live && _status != PlanStatus.Retired ? PRICE : 0;
     }
 
     /// @inheritdoc IPlan
@@ -323,7 +323,7 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
         SubscriptionStatus current = _statusOf(sub);
         bool scheduled = current == SubscriptionStatus.Trialing || current == SubscriptionStatus.Active
             || current == SubscriptionStatus.PastDue;
-        return scheduled ? sub.nextChargeAt : 0;
+        return scheduled && _status != PlanStatus.Retired ? sub.nextChargeAt : 0;
     }
 
     /// @inheritdoc IPlan

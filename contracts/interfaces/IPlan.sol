@@ -185,11 +185,13 @@ interface IPlan is ITermsErrors {
     /// @notice Whether the plan's rules allow charging `subscriber` now (allowance and balance aside).
     function isDue(address subscriber) external view returns (bool);
 
-    /// @notice Token base units the next charge would pull; 0 when no further charge can happen.
+    /// @notice Token base units the next charge would pull; 0 when no further charge can happen
+    /// (none, cancelled, expired, or the plan is retired).
     function amountDue(address subscriber) external view returns (uint256);
 
     /// @notice When the next charge is due (unix seconds); 0 when no further charge is scheduled
-    /// (none, cancelled, expired, paused: see `subscriptionOf` for the frozen schedule).
+    /// (none, cancelled, expired, paused, or the plan is retired: see `subscriptionOf` for the stored
+    /// schedule).
     function nextChargeAt(address subscriber) external view returns (uint256);
 
     /// @notice Whether `subscriber` should have access now: trialing, active (paid), or cancelled with

@@ -1,0 +1,277 @@
+// PlanFactory: plan creation, ownership, discovery, and the validation of every term.
+import { expect } from "chai";
+import { network } from "hardhat";
+
+import { BillingMode, DAY, deployFactory, deployToken, fixedTerms, PlanStatus } from "../scripts/lib/plans.js";
+import type { PlanTermsStruct } from "../typechain-types/contracts/PlanFactory.js";
+import { actors, UINT96_MAX, ZERO_ADDRESS } from "./helpers/stack.js";
+
+const { ethers, networkHelpers } = await network.create();
+
+const MIN_PERIOD = 3_600n;
+const MAX_PERIOD = 3_660n * DAY;
+const MAX_TRIAL = 366n * DAY;
+const MIN_GRACE = 900n;
+const MAX_KEEPER_FEE_BPS = 1_000n;
+
+async function factoryFixture() {
+  const who = await actors(ethers);
+  const token = await deployToken(ethers);
+  const factory = await deployFactory(ethers);
+  const tokenAddress = await token.getAddress();
+  const terms = (overrides: Partial<PlanTermsStruct> = {}) => fixedTerms(tokenAddress, who.payee.address, overrides);
+  return { ...who, token, tokenAddress, factory, terms };
+}
+
+describe("PlanFactory", () => {
+  describe("createPlan", () => {
+    it("emits PlanCreated with the plan, its owner, its token and the terms as given", async () => {
+      const { factory, merchant, payee, tokenAddress, terms } = await networkHelpers.loadFixture(factoryFixture);
+      const given = terms({ trialPeriod: 7n * DAY, keeperRestricted: true, keeperFeeBps: 250n });
+      const planAddress = await factory.connect(merchant).createPlan.staticCall(given);
+      const tx = factory.connect(merchant).createPlan(given);
+      await expect(tx).to.emit(factory, "PlanCreated").withArgs(planAddress, merchant.address, tokenAddress, [
+        tokenAddress,
+        payee.address,
+        10_000_000n,
+        30n * DAY,
+        7n * DAY,
+        3n * DAY,
+        BillingMode.Fixed,
+        true,
+        250n,
+        0n,
+        ZERO_ADDRESS,
+        0n,
+        0n,
+      ]);
+    });
+
+    it("makes the caller the owner of the new plan", async () => {
+      const { factory, merchant, stranger, terms } = await networkHelpers.loadFixture(factoryFixture);
+      const planAddress = await factory.connect(merchant).createPlan.staticCall(terms());
+      await factory.connect(merchant).createPlan(terms());
+      const plan = await ethers.getContractAt("FixedPricePlan", planAddress);
+      expect(await plan.owner()).to.equal(merchant.address);
+      expect(await plan.owner()).to.not.equal(stranger.address);
+    });
+
+    it("records every plan it created in isPlan and planCount, and nothing else", async () => {
+      const { factory, merchant, stranger, tokenAddress, terms } = await networkHelpers.loadFixture(factoryFixture);
+      expect(await factory.planCount()).to.equal(0n);
+      const first = await factory.connect(merchant).createPlan.staticCall(terms());
+      await factory.connect(merchant).createPlan(terms());
+      const second = await factory.connect(stranger).createPlan.staticCall(terms({ price: 1n }));
+      await factory.connect(stranger).createPlan(terms({ price: 1n }));
+      expect(first).to.not.equal(second);
+      expect(await factory.planCount()).to.equal(2n);
+      expect(await factory.isPlan(first)).to.equal(true);
+      expect(await factory.isPlan(second)).to.equal(true);
+      expect(await factory.isPlan(tokenAddress)).to.equal(false);
+      expect(await factory.isPlan(merchant.address)).to.equal(false);
+    });
+
+    it("makes the terms readable through the plan's views", async () => {
+      const { factory, merchant, payee, tokenAddress, terms } = await networkHelpers.loadFixture(factoryFixture);
+      const given = terms({
+        price: 123_456n,
+        period: 7n * DAY,
+        trialPeriod: 2n * DAY,
+        gracePeriod: DAY,
+        keeperRestricted: true,
+        keeperFeeBps: 100n,
+      });
+      const planAddress = await factory.connect(merchant).createPlan.staticCall(given);
+      await factory.connect(merchant).createPlan(given);
+      const plan = await ethers.getContractAt("FixedPricePlan", planAddress);
+      expect(await plan.token()).to.equal(tokenAddress);
+      expect(await plan.payee()).to.equal(payee.address);
+      expect(await plan.price()).to.equal(123_456n);
+      expect(await plan.period()).to.equal(7n * DAY);
+      expect(await plan.trialPeriod()).to.equal(2n * DAY);
+      expect(await plan.gracePeriod()).to.equal(DAY);
+      expect(await plan.billingMode()).to.equal(BigInt(BillingMode.Fixed));
+      expect(await plan.perCycleCap()).to.equal(0n);
+      expect(await plan.status()).to.equal(BigInt(PlanStatus.Active));
+      expect(await plan.keeperRestricted()).to.equal(true);
+      expect(await plan.keeperFeeBps()).to.equal(100n);
+    });
+
+    it("accepts every term at its bounds", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      const atBounds: Partial<PlanTermsStruct>[] = [
+        { price: 1n },
+        { price: UINT96_MAX },
+        { period: MIN_PERIOD, gracePeriod: MIN_GRACE },
+        { period: MAX_PERIOD },
+        { trialPeriod: MAX_TRIAL },
+        { gracePeriod: MIN_GRACE },
+        { gracePeriod: 30n * DAY - 1n },
+        { keeperFeeBps: MAX_KEEPER_FEE_BPS },
+      ];
+      for (const overrides of atBounds) {
+        await expect(factory.connect(merchant).createPlan(terms(overrides))).to.emit(factory, "PlanCreated");
+      }
+      expect(await factory.planCount()).to.equal(BigInt(atBounds.length));
+    });
+
+    it("gives the plan no setter for its terms: the only state-changing functions are the documented ones", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      const planAddress = await factory.connect(merchant).createPlan.staticCall(terms());
+      await factory.connect(merchant).createPlan(terms());
+      const plan = await ethers.getContractAt("FixedPricePlan", planAddress);
+      const mutating: string[] = [];
+      plan.interface.forEachFunction((fn) => {
+        if (fn.stateMutability !== "view" && fn.stateMutability !== "pure") mutating.push(fn.name);
+      });
+      expect(mutating.sort()).to.deep.equal(
+        [
+          "acceptOwnership",
+          "cancel",
+          "cancelFor",
+          "charge",
+          "chargeMany",
+          "pause",
+          "renounceOwnership",
+          "resume",
+          "setKeeper",
+          "setMaxAmount",
+          "setPayee",
+          "setStatus",
+          "subscribe",
+          "transferOwnership",
+        ].sort(),
+      );
+    });
+  });
+
+  describe("term validation", () => {
+    it("reverts InvalidToken when the token is an account without code", async () => {
+      const { factory, merchant, stranger, terms } = await networkHelpers.loadFixture(factoryFixture);
+      await expect(factory.connect(merchant).createPlan(terms({ token: stranger.address })))
+        .to.be.revertedWithCustomError(factory, "InvalidToken")
+        .withArgs(stranger.address);
+    });
+
+    it("reverts InvalidToken when the token is the zero address", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      await expect(factory.connect(merchant).createPlan(terms({ token: ZERO_ADDRESS })))
+        .to.be.revertedWithCustomError(factory, "InvalidToken")
+        .withArgs(ZERO_ADDRESS);
+    });
+
+    it("reverts InvalidPayee when the payee is the zero address", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      await expect(factory.connect(merchant).createPlan(terms({ payee: ZERO_ADDRESS })))
+        .to.be.revertedWithCustomError(factory, "InvalidPayee")
+        .withArgs(ZERO_ADDRESS);
+    });
+
+    it("reverts PriceOutOfRange for a price of 0", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      await expect(factory.connect(merchant).createPlan(terms({ price: 0n })))
+        .to.be.revertedWithCustomError(factory, "PriceOutOfRange")
+        .withArgs(0n, UINT96_MAX);
+    });
+
+    it("reverts PriceOutOfRange for a price above the uint96 maximum", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      await expect(factory.connect(merchant).createPlan(terms({ price: UINT96_MAX + 1n })))
+        .to.be.revertedWithCustomError(factory, "PriceOutOfRange")
+        .withArgs(UINT96_MAX + 1n, UINT96_MAX);
+    });
+
+    it("reverts PeriodOutOfRange for a period one second shorter than an hour", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      await expect(factory.connect(merchant).createPlan(terms({ period: MIN_PERIOD - 1n, gracePeriod: MIN_GRACE })))
+        .to.be.revertedWithCustomError(factory, "PeriodOutOfRange")
+        .withArgs(MIN_PERIOD - 1n, MIN_PERIOD, MAX_PERIOD);
+    });
+
+    it("reverts PeriodOutOfRange for a period one second longer than the maximum", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      await expect(factory.connect(merchant).createPlan(terms({ period: MAX_PERIOD + 1n })))
+        .to.be.revertedWithCustomError(factory, "PeriodOutOfRange")
+        .withArgs(MAX_PERIOD + 1n, MIN_PERIOD, MAX_PERIOD);
+    });
+
+    it("reverts TrialOutOfRange for a trial one second longer than 366 days", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      await expect(factory.connect(merchant).createPlan(terms({ trialPeriod: MAX_TRIAL + 1n })))
+        .to.be.revertedWithCustomError(factory, "TrialOutOfRange")
+        .withArgs(MAX_TRIAL + 1n, MAX_TRIAL);
+    });
+
+    it("reverts GracePeriodOutOfRange for a grace one second shorter than 15 minutes", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      await expect(factory.connect(merchant).createPlan(terms({ gracePeriod: MIN_GRACE - 1n })))
+        .to.be.revertedWithCustomError(factory, "GracePeriodOutOfRange")
+        .withArgs(MIN_GRACE - 1n, MIN_GRACE, 30n * DAY - 1n);
+    });
+
+    it("reverts GracePeriodOutOfRange for a grace equal to the period", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      await expect(factory.connect(merchant).createPlan(terms({ gracePeriod: 30n * DAY })))
+        .to.be.revertedWithCustomError(factory, "GracePeriodOutOfRange")
+        .withArgs(30n * DAY, MIN_GRACE, 30n * DAY - 1n);
+    });
+
+    it("reverts GracePeriodOutOfRange for a grace longer than the period", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      await expect(factory.connect(merchant).createPlan(terms({ period: DAY, gracePeriod: 2n * DAY })))
+        .to.be.revertedWithCustomError(factory, "GracePeriodOutOfRange")
+        .withArgs(2n * DAY, MIN_GRACE, DAY - 1n);
+    });
+
+    it("reverts KeeperFeeOutOfRange for a keeper fee above 10%", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      await expect(factory.connect(merchant).createPlan(terms({ keeperFeeBps: MAX_KEEPER_FEE_BPS + 1n })))
+        .to.be.revertedWithCustomError(factory, "KeeperFeeOutOfRange")
+        .withArgs(MAX_KEEPER_FEE_BPS + 1n, MAX_KEEPER_FEE_BPS);
+    });
+
+    it("reverts UnsupportedBillingMode for a metered plan", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      await expect(factory.connect(merchant).createPlan(terms({ billingMode: BillingMode.Metered })))
+        .to.be.revertedWithCustomError(factory, "UnsupportedBillingMode")
+        .withArgs(BillingMode.Metered);
+    });
+
+    it("reverts UnsupportedPriceFeed for a plan priced through a feed", async () => {
+      const { factory, merchant, tokenAddress, terms } = await networkHelpers.loadFixture(factoryFixture);
+      await expect(factory.connect(merchant).createPlan(terms({ priceFeed: tokenAddress })))
+        .to.be.revertedWithCustomError(factory, "UnsupportedPriceFeed")
+        .withArgs(tokenAddress);
+    });
+
+    it("reverts TermNotApplicable for a per-cycle cap on a fixed plan", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      await expect(factory.connect(merchant).createPlan(terms({ perCycleCap: 1n })))
+        .to.be.revertedWithCustomError(factory, "TermNotApplicable")
+        .withArgs("perCycleCap", 1n);
+    });
+
+    it("reverts TermNotApplicable for a max price age on a token-priced plan", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      await expect(factory.connect(merchant).createPlan(terms({ maxPriceAge: 3_600n })))
+        .to.be.revertedWithCustomError(factory, "TermNotApplicable")
+        .withArgs("maxPriceAge", 3_600n);
+    });
+
+    it("reverts TermNotApplicable for an allowance buffer on a token-priced plan", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      await expect(factory.connect(merchant).createPlan(terms({ allowanceBufferBps: 500n })))
+        .to.be.revertedWithCustomError(factory, "TermNotApplicable")
+        .withArgs("allowanceBufferBps", 500n);
+    });
+
+    it("creates nothing when a term is refused", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      await expect(factory.connect(merchant).createPlan(terms({ price: 0n }))).to.be.revertedWithCustomError(
+        factory,
+        "PriceOutOfRange",
+      );
+      expect(await factory.planCount()).to.equal(0n);
+    });
+  });
+});
