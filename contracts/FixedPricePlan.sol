@@ -211,6 +211,11 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
         ChargeReason reason =
             BillingMath.chargeReason(word, block.timestamp, GRACE_PERIOD, _status == PlanStatus.Retired, PRICE);
         if (reason != ChargeReason.Ok) _revertWith(reason, subscriber, word);
+        if (KEEPER_FEE != 0) {
+            // The keeper's fee is part of the price: the subscriber must cover all of it (see _payKeeperFee).
+            ChargeReason funds = _fundsReason(subscriber);
+            if (funds != ChargeReason.Ok) revert InsufficientFunds(subscriber, funds);
+        }
 
         // Effects
         uint256 charged = _afterCharge(word);
@@ -231,11 +236,13 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
         for (uint256 i = 0; i < count; ++i) {
             address subscriber = subscribers[i];
 
-            // Checks: items the rules do not allow are skipped, except a due one over its max amount.
+            // Checks: items the rules do not allow are skipped; a due one that cannot pay (over its max
+            // amount; on fee plans, short of allowance or balance) is recorded as failed.
             uint256 word = _subscriptions[subscriber];
             ChargeReason reason = BillingMath.chargeReason(word, block.timestamp, GRACE_PERIOD, retired, PRICE);
+            if (reason == ChargeReason.Ok && KEEPER_FEE != 0) reason = _fundsReason(subscriber);
             if (reason != ChargeReason.Ok) {
-                if (reason == ChargeReason.MaxAmountExceeded) emit ChargeFailed(subscriber, reason);
+                if (reason >= ChargeReason.MaxAmountExceeded) emit ChargeFailed(subscriber, reason);
                 continue;
             }
 
@@ -345,9 +352,8 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
         ChargeReason reason = _ruleReason(word);
         // Before the due time, report what would stop the next charge, so the customer can be warned.
         if (reason == ChargeReason.Ok || reason == ChargeReason.NotDue) {
-            if (PRICE > word.maxAmount()) reason = ChargeReason.MaxAmountExceeded;
-            else if (TOKEN.allowance(subscriber, address(this)) < PRICE) reason = ChargeReason.AllowanceTooLow;
-            else if (TOKEN.balanceOf(subscriber) < PRICE) reason = ChargeReason.BalanceTooLow;
+            ChargeReason funds = PRICE > word.maxAmount() ? ChargeReason.MaxAmountExceeded : _fundsReason(subscriber);
+            if (funds != ChargeReason.Ok) reason = funds;
         }
         return (reason == ChargeReason.Ok, reason, PRICE);
     }
@@ -459,8 +465,9 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @dev Pays the caller its reward for a charge whose payee share was just pulled, and returns the
-    /// total pulled from `subscriber`. A fee the token refuses is not paid (the charge stands; the
-    /// subscriber is then charged less, never more).
+    /// total pulled from `subscriber`. The subscriber's allowance and balance were checked to cover the
+    /// whole price, so a fee the token still refuses (a blocklisted keeper, say) is the keeper's problem:
+    /// it is not paid, the charge stands, and the subscriber is charged less, never more.
     function _payKeeperFee(address subscriber) internal returns (uint256 pulled) {
         pulled = PAYEE_SHARE;
         if (KEEPER_FEE != 0 && TOKEN.trySafeTransferFrom(subscriber, msg.sender, KEEPER_FEE)) {
@@ -486,9 +493,9 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
         return BillingMath.chargeReason(word, block.timestamp, GRACE_PERIOD, _status == PlanStatus.Retired, PRICE);
     }
 
-    /// @dev After a failed pull, tells an allowance problem from a balance problem from anything else
-    /// (blocklist, paused token). Token views that revert count as "anything else".
-    function _transferFailureReason(address subscriber) internal view returns (ChargeReason) {
+    /// @dev Whether `subscriber`'s allowance to this plan and balance each cover one price: `Ok`,
+    /// `AllowanceTooLow`, `BalanceTooLow`, or `TransferFailed` when the token's views revert.
+    function _fundsReason(address subscriber) internal view returns (ChargeReason) {
         try TOKEN.allowance(subscriber, address(this)) returns (uint256 allowance_) {
             if (allowance_ < PRICE) return ChargeReason.AllowanceTooLow;
         } catch {
@@ -499,7 +506,14 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
         } catch {
             return ChargeReason.TransferFailed;
         }
-        return ChargeReason.TransferFailed;
+        return ChargeReason.Ok;
+    }
+
+    /// @dev After a failed pull, tells an allowance problem from a balance problem from anything else
+    /// (blocklist, paused token).
+    function _transferFailureReason(address subscriber) internal view returns (ChargeReason) {
+        ChargeReason funds = _fundsReason(subscriber);
+        return funds == ChargeReason.Ok ? ChargeReason.TransferFailed : funds;
     }
 
     /// @dev Reverts with the custom error for a rule `reason` about the packed subscription `word`.

@@ -3,6 +3,7 @@
 import { expect } from "chai";
 import { network } from "hardhat";
 
+import { ChargeReason } from "../scripts/lib/plans.js";
 import { deployStack, PERIOD, PRICE, subscribe } from "./helpers/stack.js";
 
 const { ethers, networkHelpers } = await network.create();
@@ -156,6 +157,28 @@ describe("keepers", () => {
       const tx = plan.connect(keeper).chargeMany([alice.address]);
       await expect(tx).to.changeTokenBalances(ethers, token, [alice, payee, keeper], [0n, 0n, 0n]);
       await expect(tx).to.not.emit(plan, "KeeperFeePaid");
+    });
+
+    it("a wallet approving only the payee's share is refused: charge reverts InsufficientFunds(AllowanceTooLow) and nothing moves", async () => {
+      const { plan, planAddress, token, alice, payee, keeper, aliceDue } = await networkHelpers.loadFixture(feeFixture);
+      await token.connect(alice).approve(planAddress, PRICE - FEE);
+      const tx = plan.connect(keeper).charge(alice.address);
+      await expect(tx)
+        .to.be.revertedWithCustomError(plan, "InsufficientFunds")
+        .withArgs(alice.address, ChargeReason.AllowanceTooLow);
+      const [ok, reason] = await plan.chargeability(alice.address);
+      expect([ok, reason]).to.deep.equal([false, BigInt(ChargeReason.AllowanceTooLow)]);
+      expect(await plan.nextChargeAt(alice.address)).to.equal(aliceDue);
+      expect(await token.balanceOf(payee.address)).to.equal(PRICE * 2n); // the two subscribe charges only
+    });
+
+    it("in a batch, a wallet holding only the payee's share fails alone with ChargeFailed(BalanceTooLow) and pays nothing", async () => {
+      const { plan, token, alice, bob, payee, keeper } = await networkHelpers.loadFixture(feeFixture);
+      const spare = (await token.balanceOf(alice.address)) - (PRICE - FEE);
+      await token.connect(alice).transfer(payee.address, spare);
+      const tx = plan.connect(keeper).chargeMany([alice.address, bob.address]);
+      await expect(tx).to.emit(plan, "ChargeFailed").withArgs(alice.address, ChargeReason.BalanceTooLow);
+      await expect(tx).to.changeTokenBalances(ethers, token, [alice, bob, keeper], [0n, -PRICE, FEE]);
     });
 
     it("the fee is rounded down, never against the payee", async () => {

@@ -112,6 +112,10 @@ interface IPlan is ITermsErrors {
     error InvalidPlanStatus(uint256 status);
     /// @notice The plan cannot go from `from` to `to` (Retired is terminal; no change is not a change).
     error InvalidStatusTransition(PlanStatus from, PlanStatus to);
+    /// @notice On a plan with a keeper fee, the subscriber's allowance or balance does not cover the whole
+    /// price (payee share + fee), so the charge is refused before any token moves.
+    /// @param reason `AllowanceTooLow`, `BalanceTooLow` or `TransferFailed` (the token's views failed).
+    error InsufficientFunds(address subscriber, ChargeReason reason);
     /// @notice In `chargeMany`, the token call for `subscriber` used up the gas the caller sent, so its
     /// failure says nothing about the subscriber: the whole batch reverts instead of recording it.
     error BatchOutOfGas(address subscriber);
