@@ -347,7 +347,7 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IPlan
-    function chargeability(address subscriber) external view returns (bool, ChargeReason, uint256) {
+    function chargeability(address subscriber) public view returns (bool, ChargeReason, uint256) {
         uint256 word = _subscriptions[subscriber];
         ChargeReason reason = _ruleReason(word);
         // Before the due time, report what would stop the next charge, so the customer can be warned.
@@ -356,6 +356,14 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient {
             if (funds != ChargeReason.Ok) reason = funds;
         }
         return (reason == ChargeReason.Ok, reason, PRICE);
+    }
+
+    /// @inheritdoc IPlan
+    function chargeabilityMany(address[] calldata subscribers) external view returns (ChargeReason[] memory reasons) {
+        reasons = new ChargeReason[](subscribers.length);
+        for (uint256 i = 0; i < subscribers.length; ++i) {
+            (, reasons[i],) = chargeability(subscribers[i]);
+        }
     }
 
     /// @inheritdoc IPlan

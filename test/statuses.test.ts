@@ -283,6 +283,25 @@ describe("statuses and views", () => {
       expect(await plan.chargeability(alice.address)).to.deep.equal([true, BigInt(ChargeReason.Ok), PRICE]);
       await expect(plan.charge(alice.address)).to.emit(plan, "Charged");
     });
+
+    it("chargeabilityMany reports, for each subscriber of a mixed list, the reason chargeability reports", async () => {
+      const { plan, planAddress, token, alice, bob, carol, dave, due } = await networkHelpers.loadFixture(statusesFixture);
+      await subscribe(plan, bob);
+      await subscribe(plan, carol);
+      await plan.connect(carol).cancel();
+      await token.connect(bob).approve(planAddress, 0n);
+      await time.increaseTo(due + 1n);
+      const list = [alice.address, bob.address, carol.address, dave.address, alice.address];
+      const many = await plan.chargeabilityMany(list);
+      expect(many).to.deep.equal([
+        BigInt(ChargeReason.Ok),
+        BigInt(ChargeReason.AllowanceTooLow),
+        BigInt(ChargeReason.Cancelled),
+        BigInt(ChargeReason.NotSubscribed),
+        BigInt(ChargeReason.Ok),
+      ]);
+      for (const [i, who] of list.entries()) expect((await plan.chargeability(who))[1]).to.equal(many[i]);
+    });
   });
 
   describe("a retired plan", () => {

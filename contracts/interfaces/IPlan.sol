@@ -219,6 +219,10 @@ interface IPlan is ITermsErrors {
         view
         returns (bool ok, ChargeReason reason, uint256 amount);
 
+    /// @notice `chargeability`'s reason for each of `subscribers`, read at one block: lets a keeper
+    /// re-check a whole batch of candidates in one call before it pays gas for any of them.
+    function chargeabilityMany(address[] calldata subscribers) external view returns (ChargeReason[] memory reasons);
+
     /// @notice Allowance a subscriber should give this plan to cover `periods` charges:
     /// price × periods × (1 + buffer), the buffer being 0 for token-priced plans.
     function requiredAllowance(uint256 periods) external view returns (uint256);
