@@ -1,0 +1,49 @@
+// The parts of the contracts' ABI the keeper uses, written out so that the keeper runs on plain Node
+// without a build step. test/keeper/abi.test.ts checks every fragment against the compiled artifacts.
+import { Interface } from "ethers";
+
+export const FACTORY_ABI = [
+  "event PlanCreated(address indexed plan, address indexed owner, address indexed token, (address token, address payee, uint256 price, uint32 period, uint32 trialPeriod, uint32 gracePeriod, uint8 billingMode, bool keeperRestricted, uint16 keeperFeeBps, uint256 perCycleCap, address priceFeed, uint32 maxPriceAge, uint16 allowanceBufferBps) terms)",
+] as const;
+
+export const PLAN_ABI = [
+  "event Subscribed(address indexed subscriber, uint256 maxAmount, uint256 startedAt, uint256 nextChargeAt, bool trial)",
+  "event Charged(address indexed subscriber, uint256 periodIndex, uint256 amount, uint256 nextChargeAt)",
+  "event ChargeFailed(address indexed subscriber, uint8 reason)",
+  "event Cancelled(address indexed subscriber, address indexed by, uint256 paidThrough)",
+  "event Paused(address indexed subscriber, uint256 pausedAt)",
+  "event Resumed(address indexed subscriber, uint256 nextChargeAt, uint256 pausedFor)",
+  "event MaxAmountUpdated(address indexed subscriber, uint256 oldMaxAmount, uint256 newMaxAmount)",
+  "event PlanStatusChanged(uint8 oldStatus, uint8 newStatus)",
+  "event KeeperAuthorized(address indexed keeper, bool authorized)",
+  "function chargeMany(address[] subscribers) returns (uint256 charged)",
+  "function chargeabilityMany(address[] subscribers) view returns (uint8[] reasons)",
+  "function isKeeper(address account) view returns (bool)",
+] as const;
+
+export const factoryInterface = new Interface(FACTORY_ABI);
+export const planInterface = new Interface(PLAN_ABI);
+
+/** `ChargeReason` codes, as in contracts/interfaces/PlanTypes.sol. */
+export const CHARGE_REASONS = [
+  "Ok",
+  "NotSubscribed",
+  "NotDue",
+  "Paused",
+  "Cancelled",
+  "Expired",
+  "PlanRetired",
+  "MaxAmountExceeded",
+  "AllowanceTooLow",
+  "BalanceTooLow",
+  "TransferFailed",
+] as const;
+export type ChargeReasonName = (typeof CHARGE_REASONS)[number];
+export const reasonName = (code: number | bigint): ChargeReasonName | "Unknown" => CHARGE_REASONS[Number(code)] ?? "Unknown";
+
+/** `PlanStatus` code of a retired plan. */
+export const PLAN_RETIRED = 2;
+
+/** topic0 of every plan event the indexer reads. */
+export const PLAN_EVENT_TOPICS: string[] = [];
+planInterface.forEachEvent((event) => PLAN_EVENT_TOPICS.push(event.topicHash));

@@ -1,0 +1,161 @@
+// The keeper's command line: `run --once` (cron), `run` (daemon), `run --dry-run`, `status`.
+// Exit codes: 0 everything due was handled; 1 bad configuration; 2 a pass failed (the reason is the
+// last log line); 3 the node is on another chain.
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+
+import { Wallet } from "ethers";
+
+import type { Config } from "./config.ts";
+import { describeConfig, parseConfig, USAGE } from "./config.ts";
+import { errorMessage, KeeperError } from "./errors.ts";
+import { createLogger } from "./log.ts";
+import type { Logger } from "./log.ts";
+import { runPass } from "./pass.ts";
+import { createRpc } from "./rpc.ts";
+import type { Rpc } from "./rpc.ts";
+import { Sender } from "./sender.ts";
+import { Store } from "./store.ts";
+
+export interface Io {
+  stdout: NodeJS.WritableStream & { write(chunk: string): boolean };
+  stderr: NodeJS.WritableStream & { write(chunk: string): boolean };
+  signal: AbortSignal;
+}
+
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    io.stdout.write(USAGE + "\n");
+    return 0;
+  }
+  let config: Config;
+  try {
+    config = parseConfig(argv, env);
+  } catch (error) {
+    io.stderr.write(`recur-keeper: ${errorMessage(error)}\n`);
+    return 1;
+  }
+  const log = createLogger(io.stdout as never, { level: config.logLevel, base: { shard: `${config.shard.index}/${config.shard.count}` } });
+  mkdirSync(path.dirname(path.resolve(config.storePath)), { recursive: true });
+  const store = new Store(config.storePath);
+  const rpc = createRpc(config.rpcUrl, { timeoutMs: config.rpcTimeoutMs, retries: 4, backoffMs: 250, signal: io.signal });
+  try {
+    const chainId = await rpc.chainId();
+    if (chainId !== config.chainId) {
+      log.error("chain_mismatch", { expected: config.chainId, node: chainId });
+      io.stderr.write(`recur-keeper: RECUR_CHAIN_ID: expected the node's chain ${chainId}, got ${config.chainId}\n`);
+      return 3;
+    }
+    if (config.command === "status") return status(store, rpc, config, io);
+    return await run(config, store, rpc, log, io);
+  } catch (error) {
+    log.error("stopped", { error: errorMessage(error), code: error instanceof KeeperError ? error.code : "UNKNOWN" });
+    return 2;
+  } finally {
+    store.close();
+  }
+}
+
+async function run(config: Config, store: Store, rpc: Rpc, log: Logger, io: Io): Promise<number> {
+  const wallet = config.signer === null || config.dryRun && config.signer === null ? null : await loadWallet(config);
+  log.info("start", { ...describeConfig(config), keeper: wallet?.address.toLowerCase() ?? null, mode: config.once ? "once" : "daemon", dryRun: config.dryRun });
+  const sender =
+    wallet === null || config.dryRun
+      ? null
+      : new Sender({
+          rpc, store, wallet, log,
+          chainId: config.chainId,
+          maxFeePerGas: config.maxFeePerGas,
+          confirmations: config.confirmations,
+          txTimeoutMs: config.txTimeoutMs,
+          pollMs: 250,
+          now: () => Date.now(),
+          sleep: (ms) => sleepUnlessAborted(ms, io.signal),
+        });
+  const deps = {
+    rpc, store, log, sender,
+    indexer: { rpc, store, log, factory: config.factory, factoryBlock: config.factoryBlock, confirmations: config.confirmations, logRange: config.logRange },
+    batchSize: config.batchSize,
+    shard: config.shard,
+    dryRun: config.dryRun,
+    clock: () => Date.now(),
+  };
+  for (;;) {
+    let failed = false;
+    try {
+      const summary = await runPass(deps);
+      failed = summary.errors.length > 0;
+    } catch (error) {
+      if (io.signal.aborted) break;
+      failed = true;
+      log.error("pass_failed", { error: errorMessage(error), code: error instanceof KeeperError ? error.code : "UNKNOWN" });
+    }
+    if (config.once) return failed ? 2 : 0;
+    if (io.signal.aborted) break;
+    await sleepUnlessAborted(config.pollIntervalMs, io.signal);
+    if (io.signal.aborted) break;
+  }
+  log.info("stop", { reason: "signal" });
+  return 0;
+}
+
+async function loadWallet(config: Config): Promise<Wallet> {
+  const signer = config.signer!;
+  if (signer.kind === "privateKey") return new Wallet(signer.privateKey);
+  try {
+    const wallet = await Wallet.fromEncryptedJson(signer.json, signer.password);
+    return new Wallet(wallet.privateKey);
+  } catch {
+    throw new KeeperError("CONFIG", "RECUR_KEYSTORE_PASSWORD: expected the password of RECUR_KEYSTORE, got one that does not decrypt it");
+  }
+}
+
+function status(store: Store, rpc: Rpc, config: Config, io: Io): Promise<number> {
+  return rpc.block("latest").then((head) => {
+    const now = Number(head.timestamp);
+    const counts = store.counts(now, 86_400);
+    const lastPass = store.getMeta("lastPass");
+    const report = {
+      chainId: config.chainId.toString(),
+      head: head.number.toString(),
+      indexedTo: store.lastCheckpoint()?.block.toString() ?? null,
+      plans: counts.plans,
+      subscriptions: counts.subscriptions,
+      dueNow: counts.dueNow,
+      dueNext24h: counts.dueSoon,
+      lastReasons: store.reasons(),
+      lastPass: lastPass === undefined ? null : (JSON.parse(lastPass) as unknown),
+    };
+    if (config.json) {
+      io.stdout.write(JSON.stringify(report) + "\n");
+      return 0;
+    }
+    const subs = Object.entries(counts.subscriptions).map(([k, v]) => `${v} ${k}`).join(", ") || "none";
+    const reasons = Object.entries(report.lastReasons).map(([k, v]) => `${v} ${k}`).join(", ") || "none";
+    const last = report.lastPass as { at?: string; charged?: number; due?: number; errors?: string[] } | null;
+    io.stdout.write(
+      [
+        `chain ${report.chainId}, head ${report.head}, indexed to ${report.indexedTo ?? "(not yet)"}`,
+        `plans: ${report.plans}`,
+        `subscriptions: ${subs}`,
+        `due now: ${report.dueNow}; due in the next 24 h: ${report.dueNext24h}`,
+        `why charges did not happen (last reason per subscription): ${reasons}`,
+        last === null ? "last pass: never" : `last pass: ${last.at}, ${last.due} due, ${last.charged} charged${(last.errors?.length ?? 0) > 0 ? `, errors: ${last.errors?.join("; ")}` : ""}`,
+      ].join("\n") + "\n",
+    );
+    return 0;
+  });
+}
+
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

@@ -1,0 +1,204 @@
+// Configuration: flags over environment (`.env` loaded through dotenv), parsed once at start into a
+// frozen object. Every bad or missing value stops the process with one line naming the variable and
+// what it expected. Secrets (the key, the keystore password) are kept out of `describeConfig`.
+import { existsSync, readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+
+import dotenv from "dotenv";
+import { getAddress, isAddress } from "ethers";
+
+import { configError } from "./errors.ts";
+import { redactUrl } from "./log.ts";
+
+export type Signer = { kind: "privateKey"; privateKey: string } | { kind: "keystore"; json: string; password: string };
+
+export interface Config {
+  readonly command: "run" | "status";
+  readonly once: boolean;
+  readonly dryRun: boolean;
+  readonly json: boolean;
+  readonly rpcUrl: string;
+  readonly chainId: bigint;
+  readonly factory: string;
+  readonly factoryBlock: bigint;
+  readonly signer: Signer | null;
+  readonly confirmations: number;
+  readonly batchSize: number;
+  readonly maxFeePerGas: bigint;
+  readonly pollIntervalMs: number;
+  readonly storePath: string;
+  readonly logRange: bigint;
+  readonly shard: { readonly index: number; readonly count: number };
+  readonly rpcTimeoutMs: number;
+  readonly txTimeoutMs: number;
+  readonly logLevel: "debug" | "info" | "warn" | "error";
+}
+
+/** Flag name → environment variable. A flag wins over the variable. */
+const VARIABLES = {
+  "rpc-url": "RECUR_RPC_URL",
+  "chain-id": "RECUR_CHAIN_ID",
+  factory: "RECUR_FACTORY",
+  "factory-block": "RECUR_FACTORY_BLOCK",
+  "private-key": "RECUR_PRIVATE_KEY",
+  keystore: "RECUR_KEYSTORE",
+  "keystore-password": "RECUR_KEYSTORE_PASSWORD",
+  confirmations: "RECUR_CONFIRMATIONS",
+  "batch-size": "RECUR_BATCH_SIZE",
+  "max-fee-gwei": "RECUR_MAX_FEE_GWEI",
+  "poll-interval": "RECUR_POLL_INTERVAL",
+  store: "RECUR_STORE",
+  "log-range": "RECUR_LOG_RANGE",
+  shard: "RECUR_SHARD",
+  "rpc-timeout-ms": "RECUR_RPC_TIMEOUT_MS",
+  "tx-timeout": "RECUR_TX_TIMEOUT",
+  "log-level": "RECUR_LOG_LEVEL",
+} as const;
+type Name = keyof typeof VARIABLES;
+
+export const USAGE = `usage: recur-keeper run [--once] [--dry-run] [options]
+       recur-keeper status [--json] [options]
+options (each also read from the environment variable in brackets, and from .env):
+  --rpc-url URL            JSON-RPC endpoint (RECUR_RPC_URL)
+  --chain-id N             expected chain id, checked against the node (RECUR_CHAIN_ID)
+  --factory ADDRESS        PlanFactory address (RECUR_FACTORY)
+  --factory-block N        block the factory was deployed in (RECUR_FACTORY_BLOCK)
+  --private-key HEX        signer key; prefer the environment (RECUR_PRIVATE_KEY)
+  --keystore FILE          encrypted JSON keystore instead of a key (RECUR_KEYSTORE, RECUR_KEYSTORE_PASSWORD)
+  --confirmations N        blocks before an event or a charge counts as final, default 2 (RECUR_CONFIRMATIONS)
+  --batch-size N           subscribers per chargeMany, 1-500, default 200 (RECUR_BATCH_SIZE)
+  --max-fee-gwei N         cap on maxFeePerGas, default 100 (RECUR_MAX_FEE_GWEI)
+  --poll-interval S        seconds between daemon passes, default 60 (RECUR_POLL_INTERVAL)
+  --store FILE             SQLite store, default ./recur-keeper.sqlite (RECUR_STORE)
+  --log-range N            blocks per eth_getLogs request, default 2000 (RECUR_LOG_RANGE)
+  --shard I/N              charge only subscribers in shard I of N, default 0/1 (RECUR_SHARD)
+  --rpc-timeout-ms N       per-call RPC timeout, default 10000 (RECUR_RPC_TIMEOUT_MS)
+  --tx-timeout S           seconds before a pending transaction is replaced, default 180 (RECUR_TX_TIMEOUT)
+  --log-level LEVEL        debug|info|warn|error, default info (RECUR_LOG_LEVEL)
+  --env-file FILE          read variables from FILE instead of ./.env`;
+
+function integer(name: Name, raw: string | undefined, min: number, max: number, fallback?: number): number {
+  if (raw === undefined || raw === "") {
+    if (fallback !== undefined) return fallback;
+    throw configError(VARIABLES[name], `an integer in [${min}, ${max}]`, raw);
+  }
+  if (!/^\d+$/.test(raw)) throw configError(VARIABLES[name], `an integer in [${min}, ${max}]`, raw);
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw configError(VARIABLES[name], `an integer in [${min}, ${max}]`, raw);
+  }
+  return value;
+}
+
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd = process.cwd()): Config {
+  const options = Object.fromEntries(
+    Object.keys(VARIABLES).map((name) => [name, { type: "string" as const }]),
+  ) as Record<Name, { type: "string" }>;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: { ...options, once: { type: "boolean" }, "dry-run": { type: "boolean" }, json: { type: "boolean" }, "env-file": { type: "string" } },
+    });
+  } catch (error) {
+    throw configError("arguments", `options from the usage below\n${USAGE}`, (error as Error).message);
+  }
+  const [command, ...rest] = parsed.positionals;
+  if (command !== "run" && command !== "status") throw configError("command", '"run" or "status"', command);
+  if (rest.length > 0) throw configError("arguments", "no more positional arguments", rest.join(" "));
+
+  // .env never overrides the real environment.
+  const envFile = parsed.values["env-file"] ?? `${cwd}/.env`;
+  if (parsed.values["env-file"] !== undefined && !existsSync(envFile)) throw configError("--env-file", "an existing file", envFile);
+  const fileVars = existsSync(envFile) ? dotenv.parse(readFileSync(envFile)) : {};
+  const value = (name: Name): string | undefined => {
+    const flag = parsed.values[name];
+    if (typeof flag === "string") return flag;
+    return env[VARIABLES[name]] ?? fileVars[VARIABLES[name]];
+  };
+
+  const rpcUrl = value("rpc-url");
+  if (rpcUrl === undefined || !/^https?:\/\/[^\s]+$/.test(rpcUrl) || !URL.canParse(rpcUrl)) {
+    throw configError(VARIABLES["rpc-url"], "an http(s) URL", rpcUrl === undefined ? undefined : redactUrl(rpcUrl));
+  }
+  const chainIdRaw = value("chain-id");
+  if (chainIdRaw === undefined || !/^[1-9]\d*$/.test(chainIdRaw)) throw configError(VARIABLES["chain-id"], "a positive integer", chainIdRaw);
+  const factoryRaw = value("factory");
+  if (factoryRaw === undefined || !isAddress(factoryRaw)) throw configError(VARIABLES.factory, "a 0x-prefixed 20-byte address", factoryRaw);
+  const factoryBlockRaw = value("factory-block");
+  if (factoryBlockRaw === undefined || !/^\d+$/.test(factoryBlockRaw)) {
+    throw configError(VARIABLES["factory-block"], "the factory's deployment block number", factoryBlockRaw);
+  }
+
+  const command_ = command;
+  let signer: Signer | null = null;
+  const privateKey = value("private-key");
+  const keystore = value("keystore");
+  if (privateKey !== undefined && keystore !== undefined) {
+    throw configError(VARIABLES["private-key"], `either it or ${VARIABLES.keystore}, not both`, "<both set>");
+  }
+  if (privateKey !== undefined) {
+    if (!/^(0x)?[0-9a-fA-F]{64}$/.test(privateKey)) throw configError(VARIABLES["private-key"], "32 bytes of hex", "<redacted>");
+    signer = { kind: "privateKey", privateKey: privateKey.startsWith("0x") ? privateKey : `0x${privateKey}` };
+  } else if (keystore !== undefined) {
+    if (!existsSync(keystore)) throw configError(VARIABLES.keystore, "an existing keystore JSON file", keystore);
+    const password = value("keystore-password");
+    if (password === undefined) throw configError(VARIABLES["keystore-password"], "the keystore's password", undefined);
+    signer = { kind: "keystore", json: readFileSync(keystore, "utf8"), password };
+  } else if (command_ === "run") {
+    throw configError(VARIABLES["private-key"], `a signer key (or ${VARIABLES.keystore}) to run the keeper`, undefined);
+  }
+
+  const maxFeeRaw = value("max-fee-gwei") ?? "100";
+  if (!/^\d+(\.\d{1,9})?$/.test(maxFeeRaw) || Number(maxFeeRaw) <= 0) throw configError(VARIABLES["max-fee-gwei"], "a positive number of gwei", maxFeeRaw);
+  const [whole, fraction = ""] = maxFeeRaw.split(".");
+  const maxFeePerGas = BigInt(whole ?? "0") * 10n ** 9n + BigInt(fraction.padEnd(9, "0"));
+
+  const shardRaw = value("shard") ?? "0/1";
+  const shardMatch = /^(\d+)\/([1-9]\d*)$/.exec(shardRaw);
+  if (shardMatch === null || Number(shardMatch[1]) >= Number(shardMatch[2])) throw configError(VARIABLES.shard, 'I/N with 0 <= I < N, e.g. "0/2"', shardRaw);
+
+  const logLevel = value("log-level") ?? "info";
+  if (logLevel !== "debug" && logLevel !== "info" && logLevel !== "warn" && logLevel !== "error") {
+    throw configError(VARIABLES["log-level"], "debug, info, warn or error", logLevel);
+  }
+
+  return Object.freeze({
+    command: command_,
+    once: parsed.values.once === true,
+    dryRun: parsed.values["dry-run"] === true,
+    json: parsed.values.json === true,
+    rpcUrl,
+    chainId: BigInt(chainIdRaw),
+    factory: getAddress(factoryRaw).toLowerCase(),
+    factoryBlock: BigInt(factoryBlockRaw),
+    signer,
+    confirmations: integer("confirmations", value("confirmations"), 0, 1000, 2),
+    batchSize: integer("batch-size", value("batch-size"), 1, 500, 200),
+    maxFeePerGas,
+    pollIntervalMs: integer("poll-interval", value("poll-interval"), 1, 86_400, 60) * 1000,
+    storePath: value("store") ?? `${cwd}/recur-keeper.sqlite`,
+    logRange: BigInt(integer("log-range", value("log-range"), 1, 1_000_000, 2000)),
+    shard: Object.freeze({ index: Number(shardMatch[1]), count: Number(shardMatch[2]) }),
+    rpcTimeoutMs: integer("rpc-timeout-ms", value("rpc-timeout-ms"), 100, 600_000, 10_000),
+    txTimeoutMs: integer("tx-timeout", value("tx-timeout"), 1, 86_400, 180) * 1000,
+    logLevel,
+  });
+}
+
+/** The config as it may be logged: no key, no password, the RPC URL without credentials. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  return {
+    rpc: redactUrl(config.rpcUrl),
+    chainId: config.chainId,
+    factory: config.factory,
+    factoryBlock: config.factoryBlock,
+    signer: config.signer?.kind ?? "none",
+    confirmations: config.confirmations,
+    batchSize: config.batchSize,
+    maxFeeGwei: Number(config.maxFeePerGas) / 1e9,
+    shard: `${config.shard.index}/${config.shard.count}`,
+    store: config.storePath,
+  };
+}

@@ -1,0 +1,159 @@
+// End-to-end support: a real `hardhat node` process on 127.0.0.1 and a free port, contracts deployed
+// to it over JSON-RPC, and the keeper run as a child process. Nothing here is mocked.
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { Contract, ContractFactory, HDNodeWallet, JsonRpcProvider, Mnemonic, NonceManager } from "ethers";
+import type { Signer } from "ethers";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+const HARDHAT_MNEMONIC = "test test test test test test test test test test test junk";
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+export interface Node {
+  url: string;
+  port: number;
+  provider: JsonRpcProvider;
+  stop(): Promise<void>;
+  /** Moves the node's clock to `timestamp` and mines a block there. */
+  mineAt(timestamp: bigint | number): Promise<void>;
+  latestTimestamp(): Promise<bigint>;
+  send(method: string, params?: unknown[]): Promise<unknown>;
+}
+
+/** Starts `hardhat node` on 127.0.0.1 and waits until it answers. Always call `stop()`. */
+export async function startNode(): Promise<Node> {
+  const port = await freePort();
+  const child: ChildProcess = spawn(path.join(ROOT, "node_modules/.bin/hardhat"), ["node", "--hostname", "127.0.0.1", "--port", String(port)], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, FORCE_COLOR: "0" },
+  });
+  let output = "";
+  child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`hardhat node exited: ${output.slice(-2000)}`);
+    try {
+      const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }) });
+      if (res.ok) break;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`hardhat node did not answer on ${url}: ${output.slice(-2000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const provider = new JsonRpcProvider(url, undefined, { staticNetwork: true, cacheTimeout: -1, pollingInterval: 50 });
+  const send = (method: string, params: unknown[] = []) => provider.send(method, params) as Promise<unknown>;
+  return {
+    url,
+    port,
+    provider,
+    send,
+    async stop() {
+      provider.destroy();
+      if (child.exitCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+    async mineAt(timestamp) {
+      await send("evm_setNextBlockTimestamp", [Number(timestamp)]);
+      await send("evm_mine", []);
+    },
+    async latestTimestamp() {
+      const block = await provider.getBlock("latest");
+      return BigInt(block!.timestamp);
+    },
+  };
+}
+
+/** Hardhat's default accounts (funded with ETH on every hardhat node), as signers on `provider`. */
+export function accounts(provider: JsonRpcProvider, count = 20): Signer[] {
+  const mnemonic = Mnemonic.fromPhrase(HARDHAT_MNEMONIC);
+  return Array.from({ length: count }, (_, i) => new NonceManager(HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/${i}`).connect(provider)));
+}
+
+/** The private key of default account `i` (for the keeper's environment). */
+export function accountKey(i: number): string {
+  return HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(HARDHAT_MNEMONIC), `m/44'/60'/0'/0/${i}`).privateKey;
+}
+
+function artifact(name: string): { abi: unknown[]; bytecode: string } {
+  const file = name === "PlanFactory" || name === "FixedPricePlan" ? `contracts/${name}.sol/${name}.json` : `test/mocks/${name}.sol/${name}.json`;
+  return JSON.parse(readFileSync(path.join(ROOT, "artifacts", file), "utf8")) as { abi: unknown[]; bytecode: string };
+}
+
+export async function deploy(name: string, signer: Signer, args: unknown[] = []): Promise<Contract> {
+  const { abi, bytecode } = artifact(name);
+  const contract = await new ContractFactory(abi as never, bytecode, signer).deploy(...args);
+  await contract.waitForDeployment();
+  return contract as Contract;
+}
+
+export function at(name: string, address: string, signer: Signer): Contract {
+  return new Contract(address, artifact(name).abi as never, signer);
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  lines: Record<string, unknown>[];
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the keeper (`recur-keeper ...args`) with `env` only (plus PATH); resolves when it exits. */
+export function runKeeper(args: string[], env: Record<string, string>, options: { killAfterLine?: (line: Record<string, unknown>) => boolean } = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", path.join(ROOT, "keeper/bin/recur-keeper.ts"), ...args], {
+      cwd: mkdtempSync(path.join(tmpdir(), "recur-keeper-cwd-")),
+      env: { PATH: process.env.PATH ?? "", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    let pending = "";
+    const lines: Record<string, unknown>[] = [];
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+      pending += d.toString();
+      let nl: number;
+      while ((nl = pending.indexOf("\n")) >= 0) {
+        const text = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        try {
+          const line = JSON.parse(text) as Record<string, unknown>;
+          lines.push(line);
+          if (options.killAfterLine?.(line) === true) child.kill("SIGKILL");
+        } catch {
+          // not a log line
+        }
+      }
+    });
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("exit", (code, signal) => resolve({ code, signal, lines, stdout, stderr }));
+  });
+}
