@@ -2,9 +2,14 @@
 // in-process chain, in one screen.
 //   npm run demo
 //
-// The plan contract decides everything. This script only plays the people (merchant, customers, a
-// keeper), moves time, and prints what the plan's events and views report; it works out no billing
-// outcome itself.
+// The plan contract decides everything. This script only plays the people (merchant, customers), moves
+// time, runs the real keeper (keeper/, in-process, over JSON-RPC) at each due time, and prints what the
+// plan's events and views report; it works out no billing outcome itself.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Writable } from "node:stream";
+
 import { network } from "hardhat";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import type { ContractTransactionReceipt, ContractTransactionResponse } from "ethers";
@@ -19,7 +24,11 @@ import type {
 } from "../typechain-types/contracts/FixedPricePlan.js";
 import type { PlanCreatedEvent } from "../typechain-types/contracts/PlanFactory.js";
 import type { FixedPricePlan } from "../typechain-types/index.js";
+import { HDNodeWallet, Mnemonic } from "ethers";
+
+import { main as keeperMain } from "../keeper/src/cli.ts";
 import { formatAmount, formatDate, formatDuration, formatRow, formatTable, shortAddress } from "./lib/format.js";
+import { serveRpc } from "./lib/rpc-bridge.js";
 import {
   ChargeReason,
   DAY,
@@ -64,6 +73,9 @@ const ACTIONS: readonly { readonly at: bigint; readonly who: string; readonly ac
   { at: at("2026-02-15T15:00:00Z"), who: "carol", action: "cancel" },
 ];
 
+/** Hardhat's default accounts come from this mnemonic; account 2 is the demo's keeper. */
+const HARDHAT_MNEMONIC = "test test test test test test test test test test test junk";
+
 // ---------------------------------------------------------------------------------------------------
 // Setup: chain, token, factory, plan, customers
 // ---------------------------------------------------------------------------------------------------
@@ -74,7 +86,8 @@ interface Customer extends Cast {
 }
 
 async function main(): Promise<void> {
-  const { ethers, networkHelpers } = await network.create({ override: { initialDate: CHAIN_START } });
+  const connection = await network.create({ override: { initialDate: CHAIN_START } });
+  const { ethers, networkHelpers } = connection;
   const { time } = networkHelpers;
   const [deployer, merchant, keeper, ...others] = await ethers.getSigners();
   if (deployer === undefined || merchant === undefined || keeper === undefined || others.length < CAST.length) {
@@ -83,6 +96,7 @@ async function main(): Promise<void> {
 
   const token = await deployToken(ethers);
   const factory = await deployFactory(ethers);
+  const factoryBlock = (await factory.deploymentTransaction()?.wait())?.blockNumber ?? 0;
   const [symbol, decimals] = await Promise.all([token.symbol(), token.decimals()]);
   const decimalsN = Number(decimals);
   const amount = (units: bigint): string => formatAmount(units, decimalsN, symbol);
@@ -232,9 +246,50 @@ async function main(): Promise<void> {
   const castHeaders = ["customer", "wallet", "allowance to plan", "plays"];
   for (const row of formatTable(castHeaders, castRows, ["left", "right", "right"])) console.log(row);
   console.log("");
-  console.log("A keeper wakes at each due time (read from the plan's nextChargeAt) and calls chargeMany(all five).");
+  console.log("The keeper (recur-keeper run --once, in-process) wakes at each due time: it finds due subscriptions");
+  console.log("from the plan's events, re-checks them on-chain, and charges the ones that can pay with chargeMany.");
   console.log("");
   console.log(formatRow(["date", "who", "what the plan reported", "status after"], WIDTHS));
+
+  // The keeper: the real one, run in-process against this chain through a local JSON-RPC bridge.
+  const bridge = await serveRpc(connection.provider);
+  const storeDir = mkdtempSync(path.join(tmpdir(), "recur-demo-"));
+  const keeperKey = HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(HARDHAT_MNEMONIC), "m/44'/60'/0'/0/2").privateKey;
+  const keeperEnv = {
+    RECUR_RPC_URL: bridge.url,
+    RECUR_CHAIN_ID: (await ethers.provider.getNetwork()).chainId.toString(),
+    RECUR_FACTORY: await factory.getAddress(),
+    RECUR_FACTORY_BLOCK: String(factoryBlock),
+    RECUR_PRIVATE_KEY: keeperKey,
+    RECUR_CONFIRMATIONS: "1",
+    RECUR_STORE: path.join(storeDir, "keeper.sqlite"),
+  };
+  /** Why the keeper last left a customer uncharged (it re-checks on-chain and sends only what can pay). */
+  const notCharged = new Map<string, string>();
+  /** One `recur-keeper run --once`; returns its transactions, the customers it did not charge and why,
+   * and a one-line summary of its pass. */
+  async function keeperPass(): Promise<{ txs: string[]; skipped: { subscriber: string; reason: string }[]; line: string }> {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const text of chunk.toString().split("\n")) if (text.trim() !== "") lines.push(JSON.parse(text) as Record<string, unknown>);
+        done();
+      },
+    });
+    const io = { stdout: sink as never, stderr: process.stderr, signal: new AbortController().signal };
+    const code = await keeperMain(["run", "--once"], keeperEnv, io);
+    if (code !== 0) throw new Error(`keeper exited ${code}: ${JSON.stringify(lines.at(-1))}`);
+    const summary = lines.find((l) => l.event === "pass") as { due: number; charged: number; failed: Record<string, number>; skipped: Record<string, number>; transactions: number; rpcCalls: number } | undefined;
+    if (summary === undefined) throw new Error("keeper printed no pass summary");
+    const notes = [...Object.entries(summary.failed).map(([r, n]) => `${n} failed (${r})`), ...Object.entries(summary.skipped).map(([r, n]) => `${n} not sent (${r})`)];
+    const line = `pass: ${summary.due} due, ${summary.charged} charged in ${summary.transactions} tx` +
+      (notes.length > 0 ? `, ${notes.join(", ")}` : "") + `; ${summary.rpcCalls} RPC calls`;
+    const skipped = lines
+      .filter((l) => l.event === "skip")
+      .map((l) => ({ subscriber: ethers.getAddress(String(l.subscriber)), reason: String(l.reason) }));
+    for (const s of skipped) notCharged.set(s.subscriber, s.reason);
+    return { txs: lines.filter((l) => l.event === "tx_sent").map((l) => String(l.hash)), skipped, line };
+  }
 
   // Everyone subscribes in one block (maxAmount = the price), so one chargeMany bills them together.
   await ethers.provider.send("evm_setAutomine", [false]);
@@ -258,9 +313,14 @@ async function main(): Promise<void> {
     if (next > END) break;
 
     if (next === keeperAt) {
-      // Stand-in keeper: the real keeper (keeper/, a later issue) replaces this call.
-      await time.setNextBlockTimestamp(next);
-      await report(await receiptOf(await plan.connect(keeper).chargeMany(addresses)));
+      await time.increaseTo(next);
+      const pass = await keeperPass();
+      const receipts = await Promise.all(pass.txs.map(async (hash) => (await ethers.provider.getTransactionReceipt(hash))!));
+      await report(...(receipts as unknown as ContractTransactionReceipt[]));
+      for (const s of pass.skipped) {
+        line(next, who(s.subscriber), `not charged, re-check said ${whyNot(BigInt(ChargeReason[s.reason as keyof typeof ChargeReason]))}`, await statusNow(s.subscriber));
+      }
+      console.log(formatRow(["", "keeper", pass.line, ""], WIDTHS));
     } else if (action !== undefined && next === action.at) {
       pending.shift();
       const customer = byName.get(action.who);
@@ -302,6 +362,7 @@ async function main(): Promise<void> {
         .filter((e) => e.args.subscriber === c.address)
         .reduce((sum, e) => sum + e.args.amount, 0n);
       const lastFailure = failures.filter((e) => e.args.subscriber === c.address).at(-1);
+      const lastReason = lastFailure === undefined ? notCharged.get(c.address) : chargeReasonName(lastFailure.args.reason);
       const [ok, reason] = chargeable;
       return [
         c.name,
@@ -310,22 +371,24 @@ async function main(): Promise<void> {
         sub.periodsPaid.toString(),
         amount(paid),
         next === 0n ? "—" : formatDate(next),
-        lastFailure === undefined ? "—" : chargeReasonName(lastFailure.args.reason),
+        lastReason ?? "—",
         ok ? "succeed now" : whyNot(reason),
       ];
     }),
   );
+  await bridge.close();
+  rmSync(storeDir, { recursive: true, force: true });
   const payee = await plan.payee();
   const revenue = await token.balanceOf(payee);
 
   console.log("");
   console.log(`On ${formatDate(END)}:`);
-  const headers = ["customer", "status", "access", "charges", "total paid", "next charge", "last failure", "next charge would"];
+  const headers = ["customer", "status", "access", "charges", "total paid", "next charge", "last problem", "next charge would"];
   for (const row of formatTable(headers, rows, ["left", "left", "left", "right", "right"])) console.log(row);
   console.log("");
   console.log(
     `merchant revenue (payee balance): ${amount(revenue)} from ${charges.length.toString()} charges; ` +
-      `${failures.length.toString()} charges failed and moved nothing.`,
+      `${(failures.length + notCharged.size).toString()} customers could not pay when due, and nothing moved for them.`,
   );
 }
 
