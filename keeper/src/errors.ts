@@ -9,6 +9,7 @@ export type KeeperErrorCode =
   | "REORG_TOO_DEEP"
   | "TX_FAILED"
   | "FEE_CAP"
+  | "GAS_BUDGET"
   | "ABORTED";
 
 export class KeeperError extends Error {

@@ -3,7 +3,7 @@
 // and charge the ones that would succeed with chargeMany, in batches. Ends with one summary line.
 import { chargeabilityMany, encodeChargeMany, isKeeperCall } from "./calls.ts";
 import { PLAN_RETIRED, planInterface, reasonName } from "./abi.ts";
-import { errorMessage } from "./errors.ts";
+import { errorMessage, KeeperError } from "./errors.ts";
 import { sync } from "./indexer.ts";
 import type { IndexerDeps } from "./indexer.ts";
 import type { Logger } from "./log.ts";
@@ -96,9 +96,21 @@ export async function runPass(deps: PassDeps): Promise<PassSummary> {
       }
       try {
         priorityFee ??= await rpc.maxPriorityFee();
-        const sent = await sender.send(plan, encodeChargeMany(ok), { baseFee: head.baseFeePerGas ?? 0n, priorityFee }, { plan, subscribers: ok });
-        summary.sent += ok.length;
-        record(summary, sent.receipt.logs, sent.receipt.gasUsed, log);
+        const fees = { baseFee: head.baseFeePerGas ?? 0n, priorityFee };
+        // A batch over one transaction's gas budget is split in halves until each part fits.
+        const queue = [ok];
+        while (queue.length > 0) {
+          const part = queue.shift()!;
+          try {
+            const sent = await sender.send(plan, encodeChargeMany(part), fees, { plan, subscribers: part });
+            summary.sent += part.length;
+            record(summary, sent.receipt.logs, sent.receipt.gasUsed, log);
+          } catch (error) {
+            if (!(error instanceof KeeperError && error.code === "GAS_BUDGET" && part.length > 1)) throw error;
+            const half = Math.ceil(part.length / 2);
+            queue.unshift(part.slice(0, half), part.slice(half));
+          }
+        }
       } catch (error) {
         summary.errors.push(errorMessage(error));
         log.error("batch_failed", { plan, subscribers: ok.length, error: errorMessage(error) });

@@ -32,6 +32,9 @@ export interface Sent {
   replacements: number;
 }
 
+/** Gas budget of one transaction: under the 2^24 per-transaction cap (EIP-7825) with room for the margin. */
+export const MAX_GAS_PER_TX = 12_000_000n;
+
 /** A replacement must raise both fees by at least 10% (geth, Hardhat); 12.5% leaves a margin. */
 const bump = (fee: bigint) => (fee * 1125n) / 1000n + 1n;
 
@@ -88,6 +91,9 @@ export class Sender {
     const nonce = this.#nonce;
     // Simulation: eth_estimateGas runs the call; a revert stops here and costs nothing.
     const estimate = await rpc.estimateGas({ from: this.address, to, data });
+    if (estimate > MAX_GAS_PER_TX) {
+      throw new KeeperError("GAS_BUDGET", `a batch needs ${estimate} gas, above the ${MAX_GAS_PER_TX} budget of one transaction`);
+    }
     const priority = fees.priorityFee < maxFeePerGas ? fees.priorityFee : maxFeePerGas / 2n;
     const wanted = 2n * fees.baseFee + priority;
     const tx = Transaction.from({
