@@ -46,9 +46,15 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
       io.stderr.write(`recur-keeper: RECUR_CHAIN_ID: expected the node's chain ${chainId}, got ${config.chainId}\n`);
       return 3;
     }
-    if (config.command === "status") return status(store, rpc, config, io);
+    // Awaited here, so that `finally` closes the store after the command, not while it runs.
+    if (config.command === "status") return await status(store, rpc, config, io);
     return await run(config, store, rpc, log, io);
   } catch (error) {
+    if (error instanceof KeeperError && error.code === "CONFIG") {
+      // A value found bad only once used (a keystore password that does not decrypt): one line, exit 1.
+      io.stderr.write(`recur-keeper: ${errorMessage(error)}\n`);
+      return 1;
+    }
     log.error("stopped", { error: errorMessage(error), code: error instanceof KeeperError ? error.code : "UNKNOWN" });
     return 2;
   } finally {

@@ -102,7 +102,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
       options: { ...options, once: { type: "boolean" }, "dry-run": { type: "boolean" }, json: { type: "boolean" }, "env-file": { type: "string" } },
     });
   } catch (error) {
-    throw configError("arguments", `options from the usage below\n${USAGE}`, (error as Error).message);
+    // parseArgs names the option, never its value; its advice after the first sentence is dropped.
+    throw configError("arguments", "options listed by --help", (error as Error).message.split(". ")[0]);
   }
   const [command, ...rest] = parsed.positionals;
   if (command !== "run" && command !== "status") throw configError("command", '"run" or "status"', command);
@@ -146,7 +147,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
     const password = value("keystore-password");
     if (password === undefined) throw configError(VARIABLES["keystore-password"], "the keystore's password", undefined);
     signer = { kind: "keystore", json: readFileSync(keystore, "utf8"), password };
-  } else if (command_ === "run") {
+  } else if (command_ === "run" && parsed.values["dry-run"] !== true) {
+    // A dry run signs nothing: it may run without a key.
     throw configError(VARIABLES["private-key"], `a signer key (or ${VARIABLES.keystore}) to run the keeper`, undefined);
   }
 

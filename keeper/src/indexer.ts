@@ -39,9 +39,10 @@ export async function sync(deps: IndexerDeps, head: Block): Promise<SyncResult> 
   let rolledBackTo: bigint | undefined;
   const checkpoint = store.lastCheckpoint();
   if (checkpoint !== undefined) {
-    const onChain = await rpc.block(checkpoint.block);
-    if (onChain.hash !== checkpoint.hash) {
-      rolledBackTo = await findCommonAncestor(deps);
+    // A head below the checkpoint means the chain switched to a shorter branch: a reorg as well.
+    const onChain = checkpoint.block <= head.number ? await rpc.block(checkpoint.block) : undefined;
+    if (onChain?.hash !== checkpoint.hash) {
+      rolledBackTo = await findCommonAncestor(deps, head.number);
       log.warn("reorg", { checkpoint: checkpoint.block, rolledBackTo });
       store.transaction(() => {
         store.rollbackAbove(rolledBackTo!);
@@ -57,7 +58,7 @@ export async function sync(deps: IndexerDeps, head: Block): Promise<SyncResult> 
   let count = 0;
   while (from <= target) {
     const to = from + deps.logRange - 1n < target ? from + deps.logRange - 1n : target;
-    const toBlock = await rpc.block(to);
+    const toBlock = to === head.number ? head : await rpc.block(to);
     const created = await rpc.logs({ address: deps.factory, topics: [PLAN_CREATED], fromBlock: from, toBlock: to });
     const plans = new Set(store.planAddresses());
     for (const l of created) plans.add(planOf(l));
@@ -84,9 +85,11 @@ export async function sync(deps: IndexerDeps, head: Block): Promise<SyncResult> 
   return { from: start, to: target, logs: count, ...(rolledBackTo === undefined ? {} : { rolledBackTo }) };
 }
 
-/** The highest stored checkpoint whose hash the chain still has; below all of them, the factory block. */
-async function findCommonAncestor(deps: IndexerDeps): Promise<bigint> {
+/** The highest stored checkpoint at or below `head` whose hash the chain still has; below all of them,
+ * the block before the factory's. */
+async function findCommonAncestor(deps: IndexerDeps, head: bigint): Promise<bigint> {
   for (const cp of deps.store.checkpoints()) {
+    if (cp.block > head) continue;
     const onChain = await deps.rpc.block(cp.block);
     if (onChain.hash === cp.hash) return cp.block;
   }

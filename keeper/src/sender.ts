@@ -188,7 +188,8 @@ export class Sender {
   async #settle(nonce: bigint, receipt: Receipt): Promise<Receipt> {
     const { rpc, store, confirmations, pollMs, sleep } = this.#deps;
     let current = receipt;
-    for (;;) {
+    // At one confirmation the receipt just read is already final: no second look at the chain.
+    while (confirmations > 1) {
       const head = await rpc.blockNumber();
       if (head - current.blockNumber + 1n >= BigInt(Math.max(confirmations, 1))) {
         const again = await rpc.receipt(current.transactionHash);

@@ -2,7 +2,7 @@
 // to it over JSON-RPC, and the keeper run as a child process. Nothing here is mocked.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -125,35 +125,122 @@ export interface RunResult {
   stderr: string;
 }
 
+const live = new Set<ChildProcess>();
+
+/** SIGKILLs every keeper process still running (for afterEach: a failed test leaves none behind). */
+export async function killKeepers(): Promise<void> {
+  await Promise.all(
+    [...live].map((child) => {
+      const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
+      child.kill("SIGKILL");
+      return closed;
+    }),
+  );
+}
+
+export interface KeeperProcess {
+  /** Log lines parsed so far (grows while the process runs). */
+  readonly lines: Record<string, unknown>[];
+  /** Resolves when the process exits. */
+  readonly exited: Promise<RunResult>;
+  kill(signal: NodeJS.Signals): void;
+  /** Resolves with the first log line matching `match` (already seen or yet to come); rejects if the
+   * process exits first or `timeoutMs` passes. */
+  waitForLine(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Resolves with the exit; past `timeoutMs` kills the process (SIGKILL) and rejects. */
+  waitForExit(timeoutMs?: number): Promise<RunResult>;
+}
+
+/** Starts the keeper (`recur-keeper ...args`) with `env` only (plus PATH). The caller must see it exit
+ * (`exited`, `waitForExit`) or kill it. */
+export function startKeeper(args: string[], env: Record<string, string>, options: { killAfterLine?: (line: Record<string, unknown>) => boolean } = {}): KeeperProcess {
+  const cwd = mkdtempSync(path.join(tmpdir(), "recur-keeper-cwd-"));
+  const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", path.join(ROOT, "keeper/bin/recur-keeper.ts"), ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  live.add(child);
+  let stdout = "";
+  let stderr = "";
+  let pending = "";
+  const lines: Record<string, unknown>[] = [];
+  const listeners = new Set<() => void>();
+  child.stdout.on("data", (d: Buffer) => {
+    stdout += d.toString();
+    pending += d.toString();
+    let nl: number;
+    while ((nl = pending.indexOf("\n")) >= 0) {
+      const text = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      try {
+        const line = JSON.parse(text) as Record<string, unknown>;
+        lines.push(line);
+        if (options.killAfterLine?.(line) === true) child.kill("SIGKILL");
+      } catch {
+        // not a log line
+      }
+    }
+    for (const listener of listeners) listener();
+  });
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  let done: RunResult | undefined;
+  const exited = new Promise<RunResult>((resolve) => {
+    // "close", not "exit": every byte of stdout and stderr has been read by then.
+    child.on("close", (code, signal) => {
+      live.delete(child);
+      rmSync(cwd, { recursive: true, force: true });
+      done = { code, signal, lines, stdout, stderr };
+      for (const listener of listeners) listener();
+      resolve(done);
+    });
+  });
+  return {
+    lines,
+    exited,
+    kill: (signal) => void child.kill(signal),
+    waitForLine(match, timeoutMs = 60_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = lines.find(match);
+          if (found !== undefined) finish(() => resolve(found));
+          else if (done !== undefined) finish(() => reject(new Error(`keeper exited (${done!.code ?? done!.signal}) before the expected line:\n${stdout.slice(-3000)}${stderr}`)));
+        };
+        const timer = setTimeout(() => finish(() => reject(new Error(`no expected keeper line within ${timeoutMs} ms:\n${stdout.slice(-3000)}${stderr}`))), timeoutMs);
+        const finish = (then: () => void) => {
+          clearTimeout(timer);
+          listeners.delete(check);
+          then();
+        };
+        listeners.add(check);
+        check();
+      });
+    },
+    async waitForExit(timeoutMs = 60_000) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+      const result = await Promise.race([exited, timeout]);
+      clearTimeout(timer);
+      if (result !== "timeout") return result;
+      child.kill("SIGKILL");
+      await exited;
+      throw new Error(`keeper did not exit within ${timeoutMs} ms:\n${stdout.slice(-3000)}${stderr}`);
+    },
+  };
+}
+
 /** Runs the keeper (`recur-keeper ...args`) with `env` only (plus PATH); resolves when it exits. */
 export function runKeeper(args: string[], env: Record<string, string>, options: { killAfterLine?: (line: Record<string, unknown>) => boolean } = {}): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", path.join(ROOT, "keeper/bin/recur-keeper.ts"), ...args], {
-      cwd: mkdtempSync(path.join(tmpdir(), "recur-keeper-cwd-")),
-      env: { PATH: process.env.PATH ?? "", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    let pending = "";
-    const lines: Record<string, unknown>[] = [];
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-      pending += d.toString();
-      let nl: number;
-      while ((nl = pending.indexOf("\n")) >= 0) {
-        const text = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        try {
-          const line = JSON.parse(text) as Record<string, unknown>;
-          lines.push(line);
-          if (options.killAfterLine?.(line) === true) child.kill("SIGKILL");
-        } catch {
-          // not a log line
-        }
-      }
-    });
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("exit", (code, signal) => resolve({ code, signal, lines, stdout, stderr }));
-  });
+  return startKeeper(args, env, options).exited;
+}
+
+/** Polls `probe` until it returns something other than undefined; fails after `timeoutMs`. */
+export async function poll<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
 }

@@ -1,6 +1,7 @@
 // A billing scenario on a real node: a token, the factory, plans, and subscribed customers.
+import { expect } from "chai";
 import { Wallet } from "ethers";
-import type { Contract, Signer } from "ethers";
+import type { Contract, HDNodeWallet, Signer } from "ethers";
 
 import { accounts, accountKey, at, deploy } from "./chain.ts";
 import type { Node } from "./chain.ts";
@@ -17,6 +18,10 @@ export interface Scenario {
   factoryBlock: bigint;
   plans: Contract[];
   merchant: Signer;
+  /** Funds new wallets (Hardhat account 0, through a NonceManager: `reset()` it after `evm_revert`). */
+  deployer: Signer;
+  /** every subscriber's wallet, by lowercase address */
+  wallets: Map<string, HDNodeWallet>;
   keeperKey: string;
   keeperAddress: string;
   /** subscribers per plan, in subscription order */
@@ -40,6 +45,7 @@ export async function setUp(node: Node, options: { planCount?: number; perPlan?:
   const factoryBlock = BigInt((await factory.deploymentTransaction()!.wait())!.blockNumber);
   const plans: Contract[] = [];
   const subscribers = new Map<string, string[]>();
+  const wallets = new Map<string, HDNodeWallet>();
   const merchantAddress = await merchant!.getAddress();
   for (let p = 0; p < (options.planCount ?? 2); p++) {
     const tx = await (factory.connect(merchant!) as Contract).getFunction("createPlan")(terms(await token.getAddress(), merchantAddress));
@@ -53,16 +59,15 @@ export async function setUp(node: Node, options: { planCount?: number; perPlan?:
     const planAddress = await plan.getAddress();
     const list = subscribers.get(planAddress.toLowerCase())!;
     for (let i = 0; i < (options.perPlan ?? 3); i++) {
-      const wallet = await fundedWallet(node, token, deployer!);
-      await (await (token.connect(wallet) as Contract).getFunction("approve")(planAddress, 12n * PRICE)).wait();
-      await (await (plan.connect(wallet) as Contract).getFunction("subscribe")(PRICE)).wait();
+      const wallet = await subscribeNew(node, token, deployer!, plan);
       list.push(wallet.address.toLowerCase());
+      wallets.set(wallet.address.toLowerCase(), wallet);
     }
   }
   const keeperKey = accountKey(5);
   const keeperAddress = new Wallet(keeperKey).address.toLowerCase();
   return {
-    token, factory, factoryBlock, plans, merchant: merchant!, keeperKey, keeperAddress, subscribers,
+    token, factory, factoryBlock, plans, merchant: merchant!, deployer: deployer!, wallets, keeperKey, keeperAddress, subscribers,
     env: (extra = {}) => ({
       RECUR_RPC_URL: node.url,
       RECUR_CHAIN_ID: "31337",
@@ -83,4 +88,55 @@ export async function fundedWallet(node: Node, token: Contract, funder: Signer) 
   await (await funder.sendTransaction({ to: wallet.address, value: 10n ** 18n })).wait();
   await (await (token.connect(funder) as Contract).getFunction("mint")(wallet.address, 1_000n * PRICE)).wait();
   return wallet;
+}
+
+/** A new funded wallet that approves 12 prices to `plan` and subscribes (paying the first period): 4 blocks. */
+export async function subscribeNew(node: Node, token: Contract, funder: Signer, plan: Contract) {
+  const wallet = await fundedWallet(node, token, funder);
+  await (await (token.connect(wallet) as Contract).getFunction("approve")(await plan.getAddress(), 12n * PRICE)).wait();
+  await (await (plan.connect(wallet) as Contract).getFunction("subscribe")(PRICE)).wait();
+  return wallet;
+}
+
+/** Every (plan, subscriber) of the scenario, as "plan:subscriber" keys (lowercase). */
+export function allKeys(s: Scenario): string[] {
+  return [...s.subscribers].flatMap(([plan, list]) => list.map((who) => `${plan}:${who}`));
+}
+
+export interface Ledger {
+  /** periodsPaid per "plan:subscriber" */
+  periodsPaid: Map<string, bigint>;
+  /** token balance per subscriber */
+  balances: Map<string, bigint>;
+  payee: bigint;
+}
+
+/** What the chain says now about the scenario's subscriptions and money (plus any `extra` keys). */
+export async function ledger(s: Scenario, extra: string[] = []): Promise<Ledger> {
+  const periodsPaid = new Map<string, bigint>();
+  const balances = new Map<string, bigint>();
+  const balanceOf = s.token.getFunction("balanceOf");
+  for (const key of [...allKeys(s), ...extra]) {
+    const [plan, who] = key.split(":") as [string, string];
+    const sub = (await s.plans.find((p) => String(p.target).toLowerCase() === plan)!.getFunction("subscriptionOf")(who)) as { periodsPaid: bigint };
+    periodsPaid.set(key, sub.periodsPaid);
+    balances.set(who, (await balanceOf(who)) as bigint);
+  }
+  return { periodsPaid, balances, payee: (await balanceOf(await s.merchant.getAddress())) as bigint };
+}
+
+/** Asserts on-chain that exactly the subscriptions in `charged` paid one more period since `before`
+ * (each exactly once: periodsPaid + 1, balance - price), every other one is untouched, and the payee
+ * received exactly price × |charged|. */
+export async function expectChargedOnce(s: Scenario, before: Ledger, charged: Iterable<string>, extra: string[] = []): Promise<void> {
+  const expected = new Set(charged);
+  const after = await ledger(s, extra);
+  for (const [key, paid] of after.periodsPaid) {
+    const delta = expected.has(key) ? 1n : 0n;
+    expect(paid, `periodsPaid of ${key}`).to.equal(before.periodsPaid.get(key)! + delta);
+    const who = key.split(":")[1]!;
+    expect(after.balances.get(who), `token balance of ${who}`).to.equal(before.balances.get(who)! - delta * PRICE);
+  }
+  for (const key of expected) expect(after.periodsPaid.has(key), `${key} is a subscription of the scenario`).to.equal(true);
+  expect(after.payee, "payee balance").to.equal(before.payee + BigInt(expected.size) * PRICE);
 }

@@ -1,0 +1,191 @@
+// Bad configuration stops the keeper binary with exit code 1 and exactly one line on stderr naming the
+// variable and what it expected; a key never reaches the output. A node is needed only for the chain-id
+// check and the keystore.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import { expect } from "chai";
+import { encryptKeystoreJson, Wallet } from "ethers";
+
+import { runKeeper, startNode } from "./support/chain.ts";
+import type { Node, RunResult } from "./support/chain.ts";
+
+const KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+/** A key-shaped secret one character short, and one with a non-hex digit: never to be printed. */
+const BAD_KEYS = ["0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690", "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690z"];
+
+function tmp(): string {
+  return mkdtempSync(path.join(tmpdir(), "recur-config-"));
+}
+
+/** A complete, valid environment (the RPC URL points nowhere: config errors stop before any call). */
+function validEnv(dir: string): Record<string, string> {
+  return {
+    RECUR_RPC_URL: "http://127.0.0.1:9",
+    RECUR_CHAIN_ID: "31337",
+    RECUR_FACTORY: "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+    RECUR_FACTORY_BLOCK: "1",
+    RECUR_PRIVATE_KEY: KEY,
+    RECUR_STORE: path.join(dir, "keeper.sqlite"),
+  };
+}
+
+function without(env: Record<string, string>, ...names: string[]): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !names.includes(k)));
+}
+
+/** Exit 1, one line on stderr that starts with the variable and says what was expected, no log lines. */
+function expectOneLine(result: RunResult, variable: string, expected: RegExp): string {
+  const detail = `stdout: ${result.stdout}\nstderr: ${result.stderr}`;
+  expect(result.code, detail).to.equal(1);
+  expect(result.stderr.endsWith("\n"), detail).to.equal(true);
+  const lines = result.stderr.slice(0, -1).split("\n");
+  expect(lines, detail).to.have.length(1);
+  const line = lines[0]!;
+  expect(line.startsWith(`recur-keeper: ${variable}: expected `), detail).to.equal(true);
+  expect(line, detail).to.match(expected);
+  expect(result.stdout, detail).to.equal("");
+  return line;
+}
+
+interface Case {
+  title: string;
+  args?: string[];
+  env: (valid: Record<string, string>, dir: string) => Record<string, string>;
+  variable: string;
+  expected: RegExp;
+  secret?: string;
+}
+
+const CASES: Case[] = [
+  { title: "RECUR_RPC_URL not a URL", env: (v) => ({ ...v, RECUR_RPC_URL: "localhost:8545" }), variable: "RECUR_RPC_URL", expected: /an http\(s\) URL/ },
+  { title: "RECUR_RPC_URL missing", env: (v) => without(v, "RECUR_RPC_URL"), variable: "RECUR_RPC_URL", expected: /an http\(s\) URL, got nothing$/ },
+  { title: "RECUR_CHAIN_ID not a number", env: (v) => ({ ...v, RECUR_CHAIN_ID: "mainnet" }), variable: "RECUR_CHAIN_ID", expected: /a positive integer, got "mainnet"$/ },
+  { title: "RECUR_FACTORY not an address", env: (v) => ({ ...v, RECUR_FACTORY: "0x1234" }), variable: "RECUR_FACTORY", expected: /20-byte address, got "0x1234"$/ },
+  { title: "RECUR_FACTORY_BLOCK missing", env: (v) => without(v, "RECUR_FACTORY_BLOCK"), variable: "RECUR_FACTORY_BLOCK", expected: /deployment block number, got nothing$/ },
+  ...BAD_KEYS.map((bad, i): Case => ({
+    title: `RECUR_PRIVATE_KEY malformed (${i === 0 ? "too short" : "not hex"})`,
+    env: (v) => ({ ...v, RECUR_PRIVATE_KEY: bad }),
+    variable: "RECUR_PRIVATE_KEY",
+    expected: /32 bytes of hex/,
+    secret: bad,
+  })),
+  {
+    title: "RECUR_PRIVATE_KEY malformed, given as a flag",
+    args: ["run", "--once", "--private-key", BAD_KEYS[0]!],
+    env: (v) => without(v, "RECUR_PRIVATE_KEY"),
+    variable: "RECUR_PRIVATE_KEY",
+    expected: /32 bytes of hex/,
+    secret: BAD_KEYS[0]!,
+  },
+  { title: "no signer for run", env: (v) => without(v, "RECUR_PRIVATE_KEY"), variable: "RECUR_PRIVATE_KEY", expected: /RECUR_KEYSTORE/ },
+  {
+    title: "both RECUR_PRIVATE_KEY and RECUR_KEYSTORE",
+    env: (v, dir) => ({ ...v, RECUR_KEYSTORE: path.join(dir, "keystore.json"), RECUR_KEYSTORE_PASSWORD: "pw" }),
+    variable: "RECUR_PRIVATE_KEY",
+    expected: /not both/,
+    secret: KEY,
+  },
+  {
+    title: "RECUR_KEYSTORE file missing",
+    env: (v, dir) => ({ ...without(v, "RECUR_PRIVATE_KEY"), RECUR_KEYSTORE: path.join(dir, "missing.json"), RECUR_KEYSTORE_PASSWORD: "pw" }),
+    variable: "RECUR_KEYSTORE",
+    expected: /an existing keystore JSON file, got ".*missing\.json"$/,
+  },
+  { title: "RECUR_BATCH_SIZE 0", env: (v) => ({ ...v, RECUR_BATCH_SIZE: "0" }), variable: "RECUR_BATCH_SIZE", expected: /an integer in \[1, 500\], got "0"$/ },
+  { title: "RECUR_BATCH_SIZE 501", env: (v) => ({ ...v, RECUR_BATCH_SIZE: "501" }), variable: "RECUR_BATCH_SIZE", expected: /an integer in \[1, 500\], got "501"$/ },
+  { title: 'RECUR_SHARD "2/2"', env: (v) => ({ ...v, RECUR_SHARD: "2/2" }), variable: "RECUR_SHARD", expected: /0 <= I < N.*got "2\/2"$/ },
+  { title: 'RECUR_MAX_FEE_GWEI "-1"', env: (v) => ({ ...v, RECUR_MAX_FEE_GWEI: "-1" }), variable: "RECUR_MAX_FEE_GWEI", expected: /a positive number of gwei, got "-1"$/ },
+  { title: "unknown command", args: ["charge"], env: (v) => v, variable: "command", expected: /"run" or "status", got "charge"$/ },
+  { title: "no command", args: [], env: (v) => v, variable: "command", expected: /"run" or "status", got nothing$/ },
+  { title: "unknown flag", args: ["run", "--once", "--bogus"], env: (v) => v, variable: "arguments", expected: /--bogus/ },
+];
+
+describe("keeper configuration (binary)", function () {
+  this.timeout(60_000);
+
+  for (const c of CASES) {
+    it(`${c.title}: exit 1 and one line naming ${c.variable}`, async () => {
+      const dir = tmp();
+      const result = await runKeeper(c.args ?? ["run", "--once"], c.env(validEnv(dir), dir));
+      expectOneLine(result, c.variable, c.expected);
+      if (c.secret !== undefined) {
+        expect(result.stdout).not.to.include(c.secret);
+        expect(result.stderr).not.to.include(c.secret);
+        // Nor its hex body without the 0x.
+        expect(result.stderr).not.to.include(c.secret.slice(2, 40));
+      }
+    });
+  }
+
+  it("--help prints the usage and exits 0", async () => {
+    const result = await runKeeper(["--help"], {});
+    expect(result.code).to.equal(0);
+    expect(result.stdout).to.match(/^usage: recur-keeper run/);
+  });
+});
+
+describe("keeper configuration against a node (chain id, keystore)", function () {
+  this.timeout(120_000);
+  let node: Node;
+  let dir: string;
+
+  before(async () => {
+    node = await startNode();
+  });
+  after(async () => {
+    await node?.stop();
+  });
+  beforeEach(() => {
+    dir = tmp();
+  });
+
+  const env = () => ({ ...validEnv(dir), RECUR_RPC_URL: node.url, RECUR_FACTORY_BLOCK: "0", RECUR_CONFIRMATIONS: "1" });
+
+  it("a chain id other than the node's: exit 3 and one line naming RECUR_CHAIN_ID", async () => {
+    for (const command of [["run", "--once"], ["status"]]) {
+      const result = await runKeeper(command, { ...env(), RECUR_CHAIN_ID: "1" });
+      expect(result.code, result.stderr + result.stdout).to.equal(3);
+      const lines = result.stderr.trimEnd().split("\n");
+      expect(lines).to.have.length(1);
+      expect(lines[0]).to.match(/^recur-keeper: RECUR_CHAIN_ID: expected the node's chain 31337, got 1$/);
+    }
+  });
+
+  describe("keystore", () => {
+    const wallet = Wallet.createRandom();
+    const password = "correct horse battery staple";
+    let keystore: string;
+
+    before(async () => {
+      // A low scrypt cost keeps the test fast; the keeper reads the cost from the file.
+      const json = await encryptKeystoreJson({ address: wallet.address, privateKey: wallet.privateKey }, password, { scrypt: { N: 1024 } });
+      keystore = path.join(tmp(), "keystore.json");
+      writeFileSync(keystore, json);
+    });
+
+    it("the right password: the keeper runs as the keystore's account", async () => {
+      const result = await runKeeper(["run", "--once"], { ...without(env(), "RECUR_PRIVATE_KEY"), RECUR_KEYSTORE: keystore, RECUR_KEYSTORE_PASSWORD: password });
+      expect(result.code, result.stderr + result.stdout).to.equal(0);
+      expect(result.stderr).to.equal("");
+      const start = result.lines.find((l) => l.event === "start")!;
+      expect(start.keeper).to.equal(wallet.address.toLowerCase());
+      expect(start.signer).to.equal("keystore");
+      expect(result.lines.some((l) => l.event === "pass")).to.equal(true);
+      for (const secret of [password, wallet.privateKey, wallet.privateKey.slice(2)]) expect(result.stdout).not.to.include(secret);
+    });
+
+    it("a wrong password: exit 1 and one line naming RECUR_KEYSTORE_PASSWORD", async () => {
+      const wrong = "Tr0ub4dor&3";
+      const result = await runKeeper(["run", "--once"], { ...without(env(), "RECUR_PRIVATE_KEY"), RECUR_KEYSTORE: keystore, RECUR_KEYSTORE_PASSWORD: wrong });
+      const line = expectOneLine(result, "RECUR_KEYSTORE_PASSWORD", /does not decrypt/);
+      expect(line).not.to.include(wrong);
+    });
+
+    it("no password: exit 1 and one line naming RECUR_KEYSTORE_PASSWORD", async () => {
+      const result = await runKeeper(["run", "--once"], { ...without(env(), "RECUR_PRIVATE_KEY"), RECUR_KEYSTORE: keystore });
+      expectOneLine(result, "RECUR_KEYSTORE_PASSWORD", /the keystore's password, got nothing$/);
+    });
+  });
+});
