@@ -4,7 +4,7 @@
 import { chargeabilityMany, encodeChargeMany, isKeeperCall } from "./calls.ts";
 import { PLAN_RETIRED, planInterface, reasonName } from "./abi.ts";
 import { errorMessage, KeeperError } from "./errors.ts";
-import { sync } from "./indexer.ts";
+import { apply, sync } from "./indexer.ts";
 import type { IndexerDeps } from "./indexer.ts";
 import type { Logger } from "./log.ts";
 import type { Rpc } from "./rpc.ts";
@@ -116,6 +116,17 @@ export async function runPass(deps: PassDeps): Promise<PassSummary> {
         log.error("batch_failed", { plan, subscribers: ok.length, error: errorMessage(error) });
         break;
       }
+    }
+  }
+
+  if (sender !== null) {
+    try {
+      // Confirmations are waited for once, for every transaction of the pass; the confirmed outcomes
+      // go straight into the store, so `status` is right without waiting for the next pass.
+      for (const receipt of await sender.settle()) for (const l of receipt.logs) if (store.plan(l.address) !== undefined) apply(store, l);
+    } catch (error) {
+      summary.errors.push(errorMessage(error));
+      log.error("settle_failed", { error: errorMessage(error) });
     }
   }
 

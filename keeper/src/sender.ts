@@ -44,6 +44,8 @@ const NONCE_TOO_LOW = /nonce too low|nonce has already been used|invalid nonce/i
 export class Sender {
   readonly #deps: SenderDeps;
   #nonce: bigint | undefined;
+  /** Mined transactions not yet confirmed: settled together by `settle`, once per pass. */
+  #unsettled: { nonce: bigint; receipt: Receipt }[] = [];
 
   constructor(deps: SenderDeps) {
     this.#deps = deps;
@@ -53,7 +55,8 @@ export class Sender {
     return this.#deps.wallet.address.toLowerCase();
   }
 
-  /** Settles what an earlier run left pending in the journal. Returns the receipts it found. */
+  /** Resolves what an earlier run left pending in the journal: each is found mined, found dropped, or
+   * broadcast again and waited for. Returns the receipts (not yet confirmed: see `settle`). */
   async recover(): Promise<Receipt[]> {
     const { store, rpc, log } = this.#deps;
     const byNonce = new Map<bigint, TxRow[]>();
@@ -63,7 +66,8 @@ export class Sender {
       log.info("recover_pending", { nonce, hashes: txs.map((t) => t.hash), plan: txs[0]!.plan });
       const found = await this.#findReceipt(txs.map((t) => t.hash));
       if (found !== null) {
-        receipts.push(await this.#settle(nonce, found));
+        this.#unsettled.push({ nonce, receipt: found });
+        receipts.push(found);
         continue;
       }
       const mined = await rpc.nonce(this.address, "latest");
@@ -75,13 +79,15 @@ export class Sender {
       }
       const newest = txs[txs.length - 1]!;
       await this.#broadcast(newest.raw, nonce);
-      const receipt = await this.#waitMined(nonce, txs.map((t) => t.hash), Transaction.from(newest.raw));
-      receipts.push(await this.#settle(nonce, receipt.receipt));
+      const settledNow = await this.#waitMined(nonce, txs.map((t) => t.hash), Transaction.from(newest.raw));
+      this.#unsettled.push({ nonce, receipt: settledNow.receipt });
+      receipts.push(settledNow.receipt);
     }
     return receipts;
   }
 
-  /** Signs, journals, broadcasts `data` to `to` and waits for its confirmations. */
+  /** Signs, journals, broadcasts `data` to `to` and waits until it is mined (its confirmations are
+   * waited for by `settle`, once for all the transactions of a pass). */
   async send(to: string, data: string, fees: { baseFee: bigint; priorityFee: bigint }, meta: { plan: string; subscribers: string[] }): Promise<Sent> {
     const { rpc, wallet, chainId, maxFeePerGas, log } = this.#deps;
     if (fees.baseFee >= maxFeePerGas) {
@@ -112,7 +118,7 @@ export class Sender {
     log.info("tx_sent", { nonce, hash, plan: meta.plan, subscribers: meta.subscribers.length, gasLimit: tx.gasLimit, maxFeePerGas: tx.maxFeePerGas });
     this.#nonce = nonce + 1n;
     try {
-      await this.#broadcast(raw, nonce);
+      await this.#broadcast(raw, nonce, hash);
     } catch (error) {
       // The node refused it: read the nonce again next time. The journal keeps it pending, so the next
       // pass's `recover` tries the same bytes once more (or finds the nonce used).
@@ -120,16 +126,48 @@ export class Sender {
       throw error;
     }
     const mined = await this.#waitMined(nonce, [hash], tx);
-    const receipt = await this.#settle(nonce, mined.receipt);
-    return { receipt, nonce, replacements: mined.replacements };
+    this.#unsettled.push({ nonce, receipt: mined.receipt });
+    return { receipt: mined.receipt, nonce, replacements: mined.replacements };
   }
 
-  async #broadcast(raw: string, nonce: bigint): Promise<void> {
+  /** Waits once until every transaction mined since the last call has the configured confirmations and
+   * is still on the chain, then marks them in the journal. A transaction a reorg removed stays pending
+   * in the journal (the next pass's `recover` broadcasts it again) and fails this call. */
+  async settle(): Promise<Receipt[]> {
+    const { rpc, store, confirmations, pollMs, sleep } = this.#deps;
+    const unsettled = this.#unsettled;
+    this.#unsettled = [];
+    if (unsettled.length === 0) return [];
+    if (confirmations > 1) {
+      const newest = unsettled.reduce((max, u) => (u.receipt.blockNumber > max ? u.receipt.blockNumber : max), 0n);
+      while ((await rpc.blockNumber()) - newest + 1n < BigInt(confirmations)) await sleep(pollMs);
+    }
+    const settled: Receipt[] = [];
+    for (const { nonce, receipt } of unsettled) {
+      // At one confirmation the receipt just read is final: no second look at the chain.
+      const current = confirmations > 1 ? await rpc.receipt(receipt.transactionHash) : receipt;
+      if (current === null || current.blockHash !== receipt.blockHash) {
+        throw new KeeperError("TX_FAILED", `transaction ${receipt.transactionHash} (nonce ${nonce}) left the chain in a reorg`, { retryable: true });
+      }
+      store.setTxStatus(nonce, current.status === 1 ? "mined" : "failed", current.transactionHash);
+      settled.push(current);
+    }
+    return settled;
+  }
+
+  /** Broadcasts `raw`. An "already known" or "nonce too low" answer to a rebroadcast means it got
+   * there before; for a fresh transaction (`fresh` = its hash), a used nonce without its receipt means
+   * another sender used this key. */
+  async #broadcast(raw: string, nonce: bigint, fresh?: string): Promise<void> {
     try {
       await this.#deps.rpc.sendRaw(raw);
     } catch (error) {
       if (error instanceof RpcError && ALREADY_KNOWN.test(error.message)) return;
       if (error instanceof RpcError && NONCE_TOO_LOW.test(error.message)) {
+        if (fresh !== undefined && (await this.#deps.rpc.receipt(fresh)) === null) {
+          this.#deps.store.setTxStatus(nonce, "dropped");
+          throw new KeeperError("TX_FAILED", `nonce ${nonce} was already used by another sender: is another process using this key?`, { retryable: true });
+        }
         // Mined already (a rebroadcast after a crash, or a retried send that got through).
         this.#deps.log.info("tx_already_mined", { nonce });
         return;
@@ -182,28 +220,5 @@ export class Sender {
       }
       await sleep(pollMs);
     }
-  }
-
-  /** Waits until `receipt` has the configured confirmations (and is still on the chain), then marks it. */
-  async #settle(nonce: bigint, receipt: Receipt): Promise<Receipt> {
-    const { rpc, store, confirmations, pollMs, sleep } = this.#deps;
-    let current = receipt;
-    // At one confirmation the receipt just read is already final: no second look at the chain.
-    while (confirmations > 1) {
-      const head = await rpc.blockNumber();
-      if (head - current.blockNumber + 1n >= BigInt(Math.max(confirmations, 1))) {
-        const again = await rpc.receipt(current.transactionHash);
-        if (again !== null && again.blockHash === current.blockHash) break;
-        if (again === null) {
-          // Reorged out. It stays pending in the journal: the next pass's `recover` broadcasts it again.
-          throw new KeeperError("TX_FAILED", `transaction ${current.transactionHash} (nonce ${nonce}) left the chain in a reorg`, { retryable: true });
-        }
-        current = again;
-        continue;
-      }
-      await sleep(pollMs);
-    }
-    store.setTxStatus(nonce, current.status === 1 ? "mined" : "failed", current.transactionHash);
-    return current;
   }
 }

@@ -181,22 +181,12 @@ export class Store {
   }
 
   plans(): PlanRow[] {
-    return (this.#db.prepare("SELECT * FROM plans ORDER BY created_block, address").all() as Row[]).map((r) => ({
-      address: String(r.address),
-      owner: String(r.owner),
-      token: String(r.token),
-      price: BigInt(String(r.price)),
-      period: Number(r.period),
-      grace: Number(r.grace),
-      keeperFeeBps: Number(r.keeper_fee_bps),
-      keeperRestricted: Number(r.keeper_restricted) === 1,
-      status: Number(r.status),
-      createdBlock: BigInt(r.created_block as number),
-    }));
+    return (this.#db.prepare("SELECT * FROM plans ORDER BY created_block, address").all() as Row[]).map(toPlan);
   }
 
   plan(address: string): PlanRow | undefined {
-    return this.plans().find((p) => p.address === address);
+    const r = this.#db.prepare("SELECT * FROM plans WHERE address = ?").get(address.toLowerCase()) as Row | undefined;
+    return r === undefined ? undefined : toPlan(r);
   }
 
   planAddresses(): string[] {
@@ -292,6 +282,21 @@ export class Store {
       sentAt: Number(r.sent_at),
     }));
   }
+}
+
+function toPlan(r: Row): PlanRow {
+  return {
+    address: String(r.address),
+    owner: String(r.owner),
+    token: String(r.token),
+    price: BigInt(String(r.price)),
+    period: Number(r.period),
+    grace: Number(r.grace),
+    keeperFeeBps: Number(r.keeper_fee_bps),
+    keeperRestricted: Number(r.keeper_restricted) === 1,
+    status: Number(r.status),
+    createdBlock: BigInt(r.created_block as number),
+  };
 }
 
 function toSubscription(r: Row): SubscriptionRow {
