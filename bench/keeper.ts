@@ -17,7 +17,7 @@ import { performance } from "node:perf_hooks";
 import { Interface, keccak256, toUtf8Bytes, Transaction, Wallet } from "ethers";
 import type { Contract, Signer } from "ethers";
 
-import { accountKey, accounts, deploy, ROOT, startNode } from "../test/keeper/support/chain.ts";
+import { accountKey, accounts, deploy, onLogLines, ROOT, startNode } from "../test/keeper/support/chain.ts";
 import type { Node } from "../test/keeper/support/chain.ts";
 import { DAY, GRACE, PERIOD, PRICE, terms } from "../test/keeper/support/scenario.ts";
 import { PLAN_RETIRED } from "../keeper/src/abi.ts";
@@ -197,22 +197,10 @@ function runKeeperOnce(env: Record<string, string>, cwd: string): Promise<{ code
     liveKeeper = killGroup;
     const timer = setTimeout(killGroup, KEEPER_TIMEOUT_MS);
     const lines: Record<string, unknown>[] = [];
-    let pending = "";
     let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      pending += d.toString();
-      let nl: number;
-      while ((nl = pending.indexOf("\n")) >= 0) {
-        const text = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        try {
-          const line = JSON.parse(text) as Record<string, unknown>;
-          // Keep the lines a report needs, not one per charge.
-          if (line.event !== "charged") lines.push(line);
-        } catch {
-          // not a log line
-        }
-      }
+    // Keep the lines a report needs, not one per charge.
+    onLogLines(child.stdout, (line) => {
+      if (line.event !== "charged") lines.push(line);
     });
     child.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-65_536)));
     child.once("error", (error) => {

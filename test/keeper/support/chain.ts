@@ -138,6 +138,26 @@ export async function killKeepers(): Promise<void> {
   );
 }
 
+/** Calls `onLine` with each JSON log line the keeper writes to `stream` (other output is ignored). */
+export function onLogLines(stream: NodeJS.ReadableStream, onLine: (line: Record<string, unknown>) => void): void {
+  let pending = "";
+  stream.on("data", (d: Buffer) => {
+    pending += d.toString();
+    let nl: number;
+    while ((nl = pending.indexOf("\n")) >= 0) {
+      const text = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        continue; // not a log line
+      }
+      onLine(line);
+    }
+  });
+}
+
 export interface KeeperProcess {
   /** Log lines parsed so far (grows while the process runs). */
   readonly lines: Record<string, unknown>[];
@@ -163,24 +183,12 @@ export function startKeeper(args: string[], env: Record<string, string>, options
   live.add(child);
   let stdout = "";
   let stderr = "";
-  let pending = "";
   const lines: Record<string, unknown>[] = [];
   const listeners = new Set<() => void>();
-  child.stdout.on("data", (d: Buffer) => {
-    stdout += d.toString();
-    pending += d.toString();
-    let nl: number;
-    while ((nl = pending.indexOf("\n")) >= 0) {
-      const text = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
-      try {
-        const line = JSON.parse(text) as Record<string, unknown>;
-        lines.push(line);
-        if (options.killAfterLine?.(line) === true) child.kill("SIGKILL");
-      } catch {
-        // not a log line
-      }
-    }
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  onLogLines(child.stdout, (line) => {
+    lines.push(line);
+    if (options.killAfterLine?.(line) === true) child.kill("SIGKILL");
     for (const listener of listeners) listener();
   });
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
