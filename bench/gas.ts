@@ -75,6 +75,26 @@ for (const size of BATCH_SIZES) {
   batches[String(size)] = { total: Number(total), perSubscriber: Math.round(Number(total) / size) };
 }
 
+// 6. subscribeBySig: a fresh wallet signs, the keeper account relays (first period collected at once).
+const [signer] = await subscribers(1);
+const { chainId } = await ethers.provider.getNetwork();
+const deadline = BigInt(await networkHelpers.time.latest()) + 3_600n;
+const signature = await signer!.signTypedData(
+  { name: "Recur Plan", version: "1", chainId, verifyingContract: planAddress },
+  {
+    Subscribe: [
+      { name: "subscriber", type: "address" },
+      { name: "maxAmount", type: "uint256" },
+      { name: "nonce", type: "uint256" },
+      { name: "deadline", type: "uint256" },
+    ],
+  },
+  { subscriber: signer!.address, maxAmount: price, nonce: await plan.nonces(signer!.address), deadline },
+);
+const subscribeBySigGas = await gasOf(
+  await plan.connect(keeper).subscribeBySig(signer!.address, price, deadline, signature),
+);
+
 const ratio = Number(singleCharge) / Number(bareTransferFrom);
 const perSub100 = batches["100"]!.perSubscriber;
 const rows: [string, string, string][] = [
@@ -86,6 +106,11 @@ const rows: [string, string, string][] = [
     return [`chargeMany, batch of ${n}, per subscriber`, String(b.perSubscriber), `${(b.perSubscriber / Number(bareTransferFrom)).toFixed(3)}×${note}`];
   }),
   ["subscribe (pulls first period)", String(subscribeGas), `${(Number(subscribeGas) / Number(bareTransferFrom)).toFixed(3)}×`],
+  [
+    "subscribeBySig (relayed, pulls first period)",
+    String(subscribeBySigGas),
+    `${(Number(subscribeBySigGas) / Number(bareTransferFrom)).toFixed(3)}×`,
+  ],
   ["createPlan (full deployment)", String(createPlanGas), ""],
 ];
 
@@ -101,6 +126,7 @@ const results = {
   chargeRatio: Number(ratio.toFixed(4)),
   chargeMany: batches,
   subscribe: Number(subscribeGas),
+  subscribeBySig: Number(subscribeBySigGas),
   createPlan: Number(createPlanGas),
   targets: {
     chargeRatio: TARGET_SINGLE_RATIO,

@@ -139,6 +139,8 @@ describe("PlanFactory", () => {
           "setPayee",
           "setStatus",
           "subscribe",
+          "subscribeBySig",
+          "subscribeWithPermit",
           "transferOwnership",
         ].sort(),
       );

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
+
 import {ITermsErrors} from "./ITermsErrors.sol";
 import {
     BillingMode, ChargeReason, PlanStatus, Subscription, SubscriptionStatus
@@ -26,13 +28,20 @@ import {
 ///  8. Pause: a paused subscription is never charged; resuming shifts the schedule by the paused time.
 ///  9. Trial: with a trial, the first charge is due at start + trial; without, `subscribe` collects the
 ///     first period at once or reverts.
-/// 10. Only the subscriber subscribes (their own transaction); one trial per subscriber per plan.
+/// 10. Only the subscriber subscribes: by their own transaction (`subscribe`, `subscribeWithPermit`) or
+///     by their EIP-712 signature submitted by anyone (`subscribeBySig`: bound to this chain, this plan,
+///     the subscriber's nonce and a deadline, so it works once); an allowance alone is never enough. One
+///     trial per subscriber per plan, however they subscribed.
 /// 11. Money goes only to the payee (and, if the plan was created with a keeper fee, that share of the
 ///     price to the caller); no caller-supplied recipient or amount.
 /// 12. Atomic: a charge whose token transfer fails changes nothing.
 ///
 /// Units: amounts are token base units; times are unix seconds; fees are basis points.
-interface IPlan is ITermsErrors {
+///
+/// Signatures: `subscribeBySig` takes an EIP-712 (ERC-5267 readable) signature over
+/// `Subscribe(address subscriber,uint256 maxAmount,uint256 nonce,uint256 deadline)` in the domain
+/// {name: "Recur Plan", version: "1", chainId, verifyingContract: the plan}.
+interface IPlan is ITermsErrors, IERC5267 {
     // ------------------------------------------------------------------------------------------------
     // Events
     // ------------------------------------------------------------------------------------------------
@@ -119,6 +128,13 @@ interface IPlan is ITermsErrors {
     /// @notice In `chargeMany`, the token call for `subscriber` used up the gas the caller sent, so its
     /// failure says nothing about the subscriber: the whole batch reverts instead of recording it.
     error BatchOutOfGas(address subscriber);
+    /// @notice A `subscribeBySig` authorization valid until `deadline` (unix seconds, inclusive) was
+    /// submitted at `now`, after it.
+    error SignatureExpired(uint256 deadline, uint256 now);
+    /// @notice The signature given to `subscribeBySig` is not `subscriber`'s (ECDSA for an account without
+    /// code, ERC-1271 for a contract) over a `Subscribe` with these values, this plan, this chain and the
+    /// subscriber's current nonce: a wrong signer, wrong values, another plan or chain, or a replay.
+    error InvalidSignature(address subscriber);
 
     // ------------------------------------------------------------------------------------------------
     // Subscriber actions
@@ -130,6 +146,48 @@ interface IPlan is ITermsErrors {
     /// @param maxAmount Cap on any single charge, token base units; must be at least the price.
     /// @return nextChargeAt When the next charge is due.
     function subscribe(uint256 maxAmount) external returns (uint256 nextChargeAt);
+
+    /// @notice `subscribe`, preceded in the same transaction by the token's ERC-2612
+    /// `permit(caller, this plan, allowance, deadline, v, r, s)`. A permit that fails (front-run by
+    /// someone who submitted it first, already used, expired, or a token without permit) is ignored: the
+    /// subscription then goes through if the caller's allowance to this plan is already enough, and
+    /// reverts with the token's error if the first period cannot be pulled. Like `subscribe`, it
+    /// subscribes the caller and nobody else.
+    /// @param maxAmount Cap on any single charge, token base units; must be at least the price.
+    /// @param allowance The allowance the permit grants this plan, token base units (the total the caller
+    /// authorizes over all charges: see `requiredAllowance`).
+    /// @param deadline The permit's deadline, unix seconds (as the token defines it).
+    /// @param v The permit signature's recovery byte.
+    /// @param r The permit signature's `r`.
+    /// @param s The permit signature's `s`.
+    /// @return nextChargeAt When the next charge is due.
+    function subscribeWithPermit(
+        uint256 maxAmount,
+        uint256 allowance,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external returns (uint256 nextChargeAt);
+
+    /// @notice `subscribe` on behalf of `subscriber`, authorized by their EIP-712 signature and submitted by
+    /// anyone (a relayer pays the gas). The signature covers `subscriber`, `maxAmount`, the subscriber's
+    /// current `nonces(subscriber)` and `deadline`, in this plan's domain (this chain, this plan): it
+    /// works once, on one chain, on one plan, and never again after a cancellation. The first period
+    /// (when there is no trial) is pulled from `subscriber`, never from the caller, and the caller gets
+    /// nothing. Trials, max amount and plan status apply exactly as for `subscribe`. A contract subscriber
+    /// signs through ERC-1271; its answer is read when the authorization is submitted.
+    /// @param subscriber The account subscribed, and the signer.
+    /// @param maxAmount Cap on any single charge, token base units; must be at least the price.
+    /// @param deadline Last moment the authorization may be submitted, unix seconds, inclusive
+    /// (`SignatureExpired` after it).
+    /// @param signature `subscriber`'s signature of the `Subscribe` typed data: 65 bytes (r, s, v; ERC-2098
+    /// short signatures are refused) for an account without code, whatever its ERC-1271
+    /// `isValidSignature` accepts for a contract. Reverts `InvalidSignature` otherwise.
+    /// @return nextChargeAt When the next charge is due.
+    function subscribeBySig(address subscriber, uint256 maxAmount, uint256 deadline, bytes calldata signature)
+        external
+        returns (uint256 nextChargeAt);
 
     /// @notice Cancels the caller's subscription. No charge can succeed after this; access lasts until
     /// the end of the paid time (a paused subscription keeps its unused time).
@@ -229,6 +287,15 @@ interface IPlan is ITermsErrors {
 
     /// @notice Whether `account` may charge on this plan when it is keeper-restricted.
     function isKeeper(address account) external view returns (bool);
+
+    /// @notice The nonce the next `subscribeBySig` authorization of `subscriber` must carry; each
+    /// successful `subscribeBySig` uses it up (+1). Nothing else changes it.
+    function nonces(address subscriber) external view returns (uint256);
+
+    /// @notice keccak256("Subscribe(address subscriber,uint256 maxAmount,uint256 nonce,uint256 deadline)"),
+    /// the EIP-712 type hash of a `subscribeBySig` authorization.
+    // solhint-disable-next-line func-name-mixedcase
+    function SUBSCRIBE_TYPEHASH() external view returns (bytes32);
 
     /// @notice The ERC-20 pulled on each charge.
     function token() external view returns (address);
