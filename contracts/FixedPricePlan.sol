@@ -14,9 +14,11 @@ import {IPlan} from "./interfaces/IPlan.sol";
 import {
     BillingMode, ChargeReason, PlanStatus, PlanTerms, Subscription, SubscriptionStatus
 } from "./interfaces/PlanTypes.sol";
+import {AggregatorV3Interface} from "./interfaces/AggregatorV3Interface.sol";
 import {BillingMath} from "./libraries/BillingMath.sol";
 import {PackedSubscription} from "./libraries/PackedSubscription.sol";
 import {PlanTermsLib} from "./libraries/PlanTermsLib.sol";
+import {PriceMath} from "./libraries/PriceMath.sol";
 
 /// @title A fixed-price subscription plan, priced in token units
 /// @notice One contract per plan, created by `PlanFactory`. Rules: see `IPlan`.
@@ -40,6 +42,9 @@ import {PlanTermsLib} from "./libraries/PlanTermsLib.sol";
 /// - Caller of `charge`/`chargeMany` (a keeper): anyone, unless the plan is keeper-restricted. A keeper
 ///   decides only *when* inside the allowed window a due charge happens, and earns `keeperFeeBps` of it
 ///   if the plan pays a fee. It cannot choose the amount or the recipient.
+/// - Price feed (USD-priced plans only): chosen at creation, immutable. A charge uses its answer only if
+///   it is positive, updated, not from the future and at most `maxPriceAge` old, and is still capped by the
+///   subscriber's `maxAmount`; a feed that reverts stops charges, it cannot force one.
 /// - Tokens: standard ERC-20s, including ones that return nothing from `transferFrom` (through
 ///   SafeERC20). Fee-on-transfer and rebasing tokens are NOT supported: the payee would receive less
 ///   than the price, or balances would move under the plan.
@@ -75,6 +80,14 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
     /// @dev The caller's reward and the payee's share of one charge, worked out once.
     uint256 private immutable KEEPER_FEE;
     uint256 private immutable PAYEE_SHARE;
+    /// @dev USD pricing (all zero for a token-priced plan): the feed, the oldest answer a charge may use
+    /// (seconds), the allowance margin (basis points), and the decimals of the token and of the feed.
+    AggregatorV3Interface private immutable PRICE_FEED;
+    bool private immutable USD_PRICED;
+    uint256 private immutable MAX_PRICE_AGE;
+    uint256 private immutable ALLOWANCE_BUFFER_BPS;
+    uint256 private immutable TOKEN_DECIMALS;
+    uint256 private immutable FEED_DECIMALS;
     /// @dev What one paid period adds to a packed subscription: one period to `nextChargeAt` and one to
     /// `periodsPaid`. Neither field can carry into the next: `nextChargeAt` stays below 2^40 (year
     /// 36812) and `periodsPaid` would need 2^32 periods of at least an hour.
@@ -107,7 +120,11 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
     /// @param owner_ The merchant: may change the payee, status and keepers, and cancel subscriptions.
     /// @param terms The plan's terms; reverts with an `ITermsErrors` error if one is out of bounds.
     constructor(address owner_, PlanTerms memory terms) Ownable(owner_) EIP712("Recur Plan", "1") {
-        PlanTermsLib.validate(terms);
+        (TOKEN_DECIMALS, FEED_DECIMALS) = PlanTermsLib.validate(terms);
+        PRICE_FEED = AggregatorV3Interface(terms.priceFeed);
+        USD_PRICED = terms.priceFeed != address(0);
+        MAX_PRICE_AGE = terms.maxPriceAge;
+        ALLOWANCE_BUFFER_BPS = terms.allowanceBufferBps;
         TOKEN = IERC20(terms.token);
         PRICE = terms.price;
         PERIOD = terms.period;
@@ -215,12 +232,12 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
         // Checks
         uint256 word = _subscriptions[subscriber];
         address payee_ = _payee;
-        ChargeReason reason =
-            BillingMath.chargeReason(word, block.timestamp, GRACE_PERIOD, _status == PlanStatus.Retired, PRICE);
-        if (reason != ChargeReason.Ok) _revertWith(reason, subscriber, word);
-        if (KEEPER_FEE != 0) {
+        (bool usable, uint256 amount, uint256 share, uint256 fee) = _pricing();
+        ChargeReason reason = _reasonAt(word, _status == PlanStatus.Retired, usable, amount);
+        if (reason != ChargeReason.Ok) _revertWith(reason, subscriber, word, amount);
+        if (fee != 0) {
             // The keeper's fee is part of the price: the subscriber must cover all of it (see _payKeeperFee).
-            ChargeReason funds = _fundsReason(subscriber);
+            ChargeReason funds = _fundsReason(subscriber, amount);
             if (funds != ChargeReason.Ok) revert InsufficientFunds(subscriber, funds);
         }
 
@@ -229,8 +246,8 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
         _subscriptions[subscriber] = charged;
 
         // Interaction
-        TOKEN.safeTransferFrom(subscriber, payee_, PAYEE_SHARE);
-        uint256 pulled = _payKeeperFee(subscriber);
+        TOKEN.safeTransferFrom(subscriber, payee_, share);
+        uint256 pulled = _payKeeperFee(subscriber, amount, share, fee);
         emit Charged(subscriber, word.periodsPaid(), pulled, charged.nextChargeAt());
         return pulled;
     }
@@ -239,6 +256,8 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
     function chargeMany(address[] calldata subscribers) external nonReentrant onlyKeeper returns (uint256 charged) {
         address payee_ = _payee;
         bool retired = _status == PlanStatus.Retired;
+        // One price for the whole batch: the same block, the same feed answer.
+        (bool usable, uint256 amount, uint256 share, uint256 fee) = _pricing();
         uint256 count = subscribers.length;
         for (uint256 i = 0; i < count; ++i) {
             address subscriber = subscribers[i];
@@ -246,8 +265,8 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
             // Checks: items the rules do not allow are skipped; a due one that cannot pay (over its max
             // amount; on fee plans, short of allowance or balance) is recorded as failed.
             uint256 word = _subscriptions[subscriber];
-            ChargeReason reason = BillingMath.chargeReason(word, block.timestamp, GRACE_PERIOD, retired, PRICE);
-            if (reason == ChargeReason.Ok && KEEPER_FEE != 0) reason = _fundsReason(subscriber);
+            ChargeReason reason = _reasonAt(word, retired, usable, amount);
+            if (reason == ChargeReason.Ok && fee != 0) reason = _fundsReason(subscriber, amount);
             if (reason != ChargeReason.Ok) {
                 if (reason >= ChargeReason.MaxAmountExceeded) emit ChargeFailed(subscriber, reason);
                 continue;
@@ -260,14 +279,14 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
             // Interaction: on failure, restore the word (rule 12) and record why, unless the failure may
             // have been caused by the caller's gas limit rather than the subscriber.
             uint256 gasBefore = gasleft();
-            if (!TOKEN.trySafeTransferFrom(subscriber, payee_, PAYEE_SHARE)) {
+            if (!TOKEN.trySafeTransferFrom(subscriber, payee_, share)) {
                 // The token call got 63/64 of `gasBefore`; if less than 1/63 is left it may have run out.
                 if (gasleft() < gasBefore / 63) revert BatchOutOfGas(subscriber);
                 _subscriptions[subscriber] = word;
-                emit ChargeFailed(subscriber, _transferFailureReason(subscriber));
+                emit ChargeFailed(subscriber, _transferFailureReason(subscriber, amount));
                 continue;
             }
-            uint256 pulled = _payKeeperFee(subscriber);
+            uint256 pulled = _payKeeperFee(subscriber, amount, share, fee);
             emit Charged(subscriber, word.periodsPaid(), pulled, after_.nextChargeAt());
             // Cannot overflow: at most `count` increments.
             unchecked {
@@ -320,7 +339,8 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
 
     /// @inheritdoc IPlan
     function isDue(address subscriber) external view returns (bool) {
-        return _ruleReason(_subscriptions[subscriber]) == ChargeReason.Ok;
+        (bool usable, uint256 amount) = _amountNow();
+        return _reasonAt(_subscriptions[subscriber], _status == PlanStatus.Retired, usable, amount) == ChargeReason.Ok;
     }
 
     /// @inheritdoc IPlan
@@ -328,7 +348,8 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
         SubscriptionStatus current = _statusOf(_load(subscriber));
         bool live = current == SubscriptionStatus.Trialing || current == SubscriptionStatus.Active
             || current == SubscriptionStatus.PastDue || current == SubscriptionStatus.Paused;
-        return live && _status != PlanStatus.Retired ? PRICE : 0;
+        (bool usable, uint256 amount) = _amountNow();
+        return live && usable && _status != PlanStatus.Retired ? amount : 0;
     }
 
     /// @inheritdoc IPlan
@@ -356,13 +377,16 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
     /// @inheritdoc IPlan
     function chargeability(address subscriber) public view returns (bool, ChargeReason, uint256) {
         uint256 word = _subscriptions[subscriber];
-        ChargeReason reason = _ruleReason(word);
+        (bool usable, uint256 amount) = _amountNow();
+        ChargeReason reason = _reasonAt(word, _status == PlanStatus.Retired, usable, amount);
         // Before the due time, report what would stop the next charge, so the customer can be warned.
         if (reason == ChargeReason.Ok || reason == ChargeReason.NotDue) {
-            ChargeReason funds = PRICE > word.maxAmount() ? ChargeReason.MaxAmountExceeded : _fundsReason(subscriber);
+            ChargeReason funds = !usable
+                ? ChargeReason.PriceStale
+                : amount > word.maxAmount() ? ChargeReason.MaxAmountExceeded : _fundsReason(subscriber, amount);
             if (funds != ChargeReason.Ok) reason = funds;
         }
-        return (reason == ChargeReason.Ok, reason, PRICE);
+        return (reason == ChargeReason.Ok, reason, amount);
     }
 
     /// @inheritdoc IPlan
@@ -375,7 +399,9 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
 
     /// @inheritdoc IPlan
     function requiredAllowance(uint256 periods) external view returns (uint256) {
-        return BillingMath.requiredAllowance(PRICE, periods, 0);
+        (bool usable, uint256 amount) = _amountNow();
+        if (!usable) _revertPriceUnavailable();
+        return BillingMath.requiredAllowance(amount, periods, ALLOWANCE_BUFFER_BPS);
     }
 
     /// @inheritdoc IPlan
@@ -434,6 +460,11 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
     }
 
     /// @inheritdoc IPlan
+    function usdPricing() external view returns (address, uint256, uint256) {
+        return (address(PRICE_FEED), MAX_PRICE_AGE, ALLOWANCE_BUFFER_BPS);
+    }
+
+    /// @inheritdoc IPlan
     function keeperRestricted() external view returns (bool) {
         return KEEPER_RESTRICTED;
     }
@@ -454,7 +485,9 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
         PlanStatus planStatus = _status;
         if (planStatus != PlanStatus.Active) revert PlanNotActive(planStatus);
         uint96 storedMax = BillingMath.clampMaxAmount(maxAmount);
-        if (storedMax < PRICE) revert MaxAmountExceeded(PRICE, maxAmount);
+        (bool usable, uint256 amount) = _amountNow();
+        if (!usable) _revertPriceUnavailable();
+        if (storedMax < amount) revert MaxAmountExceeded(amount, maxAmount);
 
         Subscription memory sub = _load(subscriber);
         SubscriptionStatus current = BillingMath.statusOf(sub, block.timestamp, GRACE_PERIOD, false);
@@ -494,8 +527,8 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
         if (payNow) {
             // Interaction: the first period, from the subscriber to the payee (no keeper fee, nothing from
             // the caller, who may be a relayer).
-            TOKEN.safeTransferFrom(subscriber, _payee, PRICE);
-            emit Charged(subscriber, sub.periodsPaid - 1, PRICE, sub.nextChargeAt);
+            TOKEN.safeTransferFrom(subscriber, _payee, amount);
+            emit Charged(subscriber, sub.periodsPaid - 1, amount, sub.nextChargeAt);
         }
         return sub.nextChargeAt;
     }
@@ -537,16 +570,60 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
         _subscriptions[subscriber] = PackedSubscription.pack(sub);
     }
 
-    /// @dev Pays the caller its reward for a charge whose payee share was just pulled, and returns the
-    /// total pulled from `subscriber`. The subscriber's allowance and balance were checked to cover the
-    /// whole price, so a fee the token still refuses (a blocklisted keeper, say) is the keeper's problem:
-    /// it is not paid, the charge stands, and the subscriber is charged less, never more.
-    function _payKeeperFee(address subscriber) internal returns (uint256 pulled) {
-        pulled = PAYEE_SHARE;
-        if (KEEPER_FEE != 0 && TOKEN.trySafeTransferFrom(subscriber, msg.sender, KEEPER_FEE)) {
-            pulled = PRICE;
-            emit KeeperFeePaid(msg.sender, subscriber, KEEPER_FEE);
+    /// @dev Pays the caller its `fee` out of a charge of `amount` whose payee share was just pulled, and
+    /// returns the total pulled from `subscriber`. The subscriber's allowance and balance were checked to
+    /// cover the whole amount, so a fee the token still refuses (a blocklisted keeper, say) is the
+    /// keeper's problem: it is not paid, the charge stands, and the subscriber is charged less, never more.
+    function _payKeeperFee(address subscriber, uint256 amount, uint256 share, uint256 fee)
+        internal
+        returns (uint256 pulled)
+    {
+        pulled = share;
+        if (fee != 0 && TOKEN.trySafeTransferFrom(subscriber, msg.sender, fee)) {
+            pulled = amount;
+            emit KeeperFeePaid(msg.sender, subscriber, fee);
         }
+    }
+
+    /// @dev What one period costs now, in token base units: the price of a token-priced plan, or the USD
+    /// price converted at the feed's answer (rounded up). `usable` is false when the answer may not be
+    /// used (not positive, never updated, from the future, older than MAX_PRICE_AGE, or the feed reverts).
+    function _amountNow() internal view returns (bool usable, uint256 amount) {
+        if (!USD_PRICED) return (true, PRICE);
+        (int256 answer, uint256 updatedAt) = _latestAnswer();
+        if (!PriceMath.isUsable(answer, updatedAt, block.timestamp, MAX_PRICE_AGE)) return (false, 0);
+        return (true, PriceMath.usdToToken(PRICE, uint256(answer), FEED_DECIMALS, TOKEN_DECIMALS));
+    }
+
+    /// @dev The feed's latest answer and its time; (0, 0), which is never usable, if the feed reverts.
+    function _latestAnswer() internal view returns (int256 answer, uint256 updatedAt) {
+        try PRICE_FEED.latestRoundData() returns (uint80, int256 answer_, uint256, uint256 updatedAt_, uint80) {
+            return (answer_, updatedAt_);
+        } catch {
+            return (0, 0);
+        }
+    }
+
+    /// @dev `_amountNow` split into the payee's share and the caller's fee (worked out once, at creation,
+    /// for a token-priced plan).
+    function _pricing() internal view returns (bool usable, uint256 amount, uint256 share, uint256 fee) {
+        if (!USD_PRICED) return (true, PRICE, PAYEE_SHARE, KEEPER_FEE);
+        (usable, amount) = _amountNow();
+        fee = BillingMath.keeperFee(amount, KEEPER_FEE_BPS);
+        share = amount - fee;
+    }
+
+    /// @dev Why the rules refuse charging the packed subscription `word` now at `amount`, or `Ok`; a due
+    /// charge of a USD-priced plan whose feed answer may not be used is `PriceStale`.
+    function _reasonAt(uint256 word, bool retired, bool usable, uint256 amount) internal view returns (ChargeReason reason) {
+        reason = BillingMath.chargeReason(word, block.timestamp, GRACE_PERIOD, retired, amount);
+        if (reason == ChargeReason.Ok && !usable) reason = ChargeReason.PriceStale;
+    }
+
+    /// @dev Reverts `PriceUnavailable` with what the feed answers now.
+    function _revertPriceUnavailable() internal view {
+        (int256 answer, uint256 updatedAt) = _latestAnswer();
+        revert PriceUnavailable(answer, updatedAt, MAX_PRICE_AGE);
     }
 
     /// @dev Reverts unless the caller may charge on this plan.
@@ -561,21 +638,16 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
         return BillingMath.statusOf(sub, block.timestamp, GRACE_PERIOD, _status == PlanStatus.Retired);
     }
 
-    /// @dev Why the rules would refuse charging the packed subscription `word` now, or `Ok`.
-    function _ruleReason(uint256 word) internal view returns (ChargeReason) {
-        return BillingMath.chargeReason(word, block.timestamp, GRACE_PERIOD, _status == PlanStatus.Retired, PRICE);
-    }
-
-    /// @dev Whether `subscriber`'s allowance to this plan and balance each cover one price: `Ok`,
+    /// @dev Whether `subscriber`'s allowance to this plan and balance each cover `amount`: `Ok`,
     /// `AllowanceTooLow`, `BalanceTooLow`, or `TransferFailed` when the token's views revert.
-    function _fundsReason(address subscriber) internal view returns (ChargeReason) {
+    function _fundsReason(address subscriber, uint256 amount) internal view returns (ChargeReason) {
         try TOKEN.allowance(subscriber, address(this)) returns (uint256 allowance_) {
-            if (allowance_ < PRICE) return ChargeReason.AllowanceTooLow;
+            if (allowance_ < amount) return ChargeReason.AllowanceTooLow;
         } catch {
             return ChargeReason.TransferFailed;
         }
         try TOKEN.balanceOf(subscriber) returns (uint256 balance) {
-            if (balance < PRICE) return ChargeReason.BalanceTooLow;
+            if (balance < amount) return ChargeReason.BalanceTooLow;
         } catch {
             return ChargeReason.TransferFailed;
         }
@@ -584,13 +656,14 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
 
     /// @dev After a failed pull, tells an allowance problem from a balance problem from anything else
     /// (blocklist, paused token).
-    function _transferFailureReason(address subscriber) internal view returns (ChargeReason) {
-        ChargeReason funds = _fundsReason(subscriber);
+    function _transferFailureReason(address subscriber, uint256 amount) internal view returns (ChargeReason) {
+        ChargeReason funds = _fundsReason(subscriber, amount);
         return funds == ChargeReason.Ok ? ChargeReason.TransferFailed : funds;
     }
 
-    /// @dev Reverts with the custom error for a rule `reason` about the packed subscription `word`.
-    function _revertWith(ChargeReason reason, address subscriber, uint256 word) internal view {
+    /// @dev Reverts with the custom error for a rule `reason` about the packed subscription `word`, whose
+    /// charge would be `amount`.
+    function _revertWith(ChargeReason reason, address subscriber, uint256 word, uint256 amount) internal view {
         if (reason == ChargeReason.NotSubscribed) revert NotSubscribed(subscriber);
         if (reason == ChargeReason.Cancelled) revert SubscriptionCancelled(subscriber);
         if (reason == ChargeReason.Paused) revert SubscriptionPaused(subscriber, word.pausedAt());
@@ -599,6 +672,7 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
         if (reason == ChargeReason.Expired) {
             revert SubscriptionExpired(subscriber, word.nextChargeAt() + GRACE_PERIOD, block.timestamp);
         }
-        revert MaxAmountExceeded(PRICE, word.maxAmount());
+        if (reason == ChargeReason.PriceStale) _revertPriceUnavailable();
+        revert MaxAmountExceeded(amount, word.maxAmount());
     }
 }

@@ -239,11 +239,47 @@ describe("PlanFactory", () => {
         .withArgs(BillingMode.Metered);
     });
 
-    it("reverts UnsupportedPriceFeed for a plan priced through a feed", async () => {
-      const { factory, merchant, tokenAddress, terms } = await networkHelpers.loadFixture(factoryFixture);
-      await expect(factory.connect(merchant).createPlan(terms({ priceFeed: tokenAddress })))
-        .to.be.revertedWithCustomError(factory, "UnsupportedPriceFeed")
-        .withArgs(tokenAddress);
+    it("creates a USD-priced plan whose usdPricing view reports its feed, max age and buffer", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      const feed = await ethers.deployContract("MockAggregator", [8, 100_000_000n]);
+      const tx = await factory.connect(merchant).createPlan(terms({ priceFeed: await feed.getAddress(), maxPriceAge: 3_600n, allowanceBufferBps: 500n }));
+      const created = (await tx.wait())!.logs.map((l) => factory.interface.parseLog(l)).find((e) => e?.name === "PlanCreated")!;
+      const plan = await ethers.getContractAt("FixedPricePlan", created.args.plan as string);
+      expect(await plan.usdPricing()).to.deep.equal([await feed.getAddress(), 3_600n, 500n]);
+    });
+
+    it("reverts InvalidPriceFeed for a feed without code", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      const feed = ethers.Wallet.createRandom().address;
+      await expect(factory.connect(merchant).createPlan(terms({ priceFeed: feed, maxPriceAge: 3_600n })))
+        .to.be.revertedWithCustomError(factory, "InvalidPriceFeed")
+        .withArgs(feed);
+    });
+
+    it("reverts PriceAgeOutOfRange for a max price age under a minute or over seven days", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      const feed = await (await ethers.deployContract("MockAggregator", [8, 100_000_000n])).getAddress();
+      for (const age of [0n, 59n, 7n * DAY + 1n]) {
+        await expect(factory.connect(merchant).createPlan(terms({ priceFeed: feed, maxPriceAge: age })))
+          .to.be.revertedWithCustomError(factory, "PriceAgeOutOfRange")
+          .withArgs(age, 60n, 7n * DAY);
+      }
+    });
+
+    it("reverts AllowanceBufferOutOfRange for a buffer above 50%", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      const feed = await (await ethers.deployContract("MockAggregator", [8, 100_000_000n])).getAddress();
+      await expect(factory.connect(merchant).createPlan(terms({ priceFeed: feed, maxPriceAge: 3_600n, allowanceBufferBps: 5_001n })))
+        .to.be.revertedWithCustomError(factory, "AllowanceBufferOutOfRange")
+        .withArgs(5_001n, 5_000n);
+    });
+
+    it("reverts DecimalsOutOfRange when token and feed decimals add up to more than 36", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      const feed = await (await ethers.deployContract("MockAggregator", [31, 100_000_000n])).getAddress();
+      await expect(factory.connect(merchant).createPlan(terms({ priceFeed: feed, maxPriceAge: 3_600n })))
+        .to.be.revertedWithCustomError(factory, "DecimalsOutOfRange")
+        .withArgs(6n, 31n, 36n);
     });
 
     it("reverts TermNotApplicable for a per-cycle cap on a fixed plan", async () => {

@@ -121,6 +121,9 @@ interface IPlan is ITermsErrors, IERC5267 {
     error InvalidPlanStatus(uint256 status);
     /// @notice The plan cannot go from `from` to `to` (Retired is terminal; no change is not a change).
     error InvalidStatusTransition(PlanStatus from, PlanStatus to);
+    /// @notice A USD-priced plan's feed answer may not be used: `answer` not positive, `updatedAt` zero or in
+    /// the future, or older than `maxPriceAge` seconds. Nothing is charged until the feed is fresh again.
+    error PriceUnavailable(int256 answer, uint256 updatedAt, uint256 maxPriceAge);
     /// @notice On a plan with a keeper fee, the subscriber's allowance or balance does not cover the whole
     /// price (payee share + fee), so the charge is refused before any token moves.
     /// @param reason `AllowanceTooLow`, `BalanceTooLow` or `TransferFailed` (the token's views failed).
@@ -301,7 +304,7 @@ interface IPlan is ITermsErrors, IERC5267 {
     function token() external view returns (address);
     /// @notice Where charges are paid now.
     function payee() external view returns (address);
-    /// @notice Token base units per period.
+    /// @notice The price per period: token base units, or USD with 8 decimals on a USD-priced plan.
     function price() external view returns (uint256);
     /// @notice Seconds per period.
     function period() external view returns (uint256);
@@ -315,6 +318,9 @@ interface IPlan is ITermsErrors, IERC5267 {
     function perCycleCap() external view returns (uint256);
     /// @notice The plan status.
     function status() external view returns (PlanStatus);
+    /// @notice USD pricing: the feed (address(0) for a token-priced plan, whose `price` is in token units),
+    /// the oldest answer a charge may use (seconds), and the margin `requiredAllowance` adds (basis points).
+    function usdPricing() external view returns (address priceFeed, uint256 maxPriceAge, uint256 allowanceBufferBps);
     /// @notice Whether only the owner and authorized keepers may charge.
     function keeperRestricted() external view returns (bool);
     /// @notice The caller's reward out of each charge, basis points.

@@ -25,8 +25,15 @@ interface ITermsErrors {
     error KeeperFeeOutOfRange(uint256 keeperFeeBps, uint256 maxFeeBps);
     /// @notice The billing mode is not implemented by this factory.
     error UnsupportedBillingMode(BillingMode billingMode);
-    /// @notice USD pricing through a feed is not implemented yet; `priceFeed` must be address(0).
-    error UnsupportedPriceFeed(address priceFeed);
+    /// @notice `priceFeed` has no code, or does not answer `decimals()`.
+    error InvalidPriceFeed(address priceFeed);
+    /// @notice `maxPriceAge` (seconds) of a USD-priced plan is outside [`minAge`, `maxAge`].
+    error PriceAgeOutOfRange(uint256 maxPriceAge, uint256 minAge, uint256 maxAge);
+    /// @notice `allowanceBufferBps` of a USD-priced plan is above `maxBufferBps`.
+    error AllowanceBufferOutOfRange(uint256 allowanceBufferBps, uint256 maxBufferBps);
+    /// @notice The token's and the feed's decimals add up to more than `maxSum`, or the token does not
+    /// answer `decimals()` (then `tokenDecimals` is type(uint8).max).
+    error DecimalsOutOfRange(uint256 tokenDecimals, uint256 feedDecimals, uint256 maxSum);
     /// @notice A term that does not apply to this billing mode/pricing was set: it must be 0.
     /// `term` is the field's name.
     error TermNotApplicable(string term, uint256 value);

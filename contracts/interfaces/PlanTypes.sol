@@ -34,7 +34,9 @@ enum SubscriptionStatus {
 
 /// @notice Why the next charge of a subscription would (not) succeed. `Ok` means it would.
 /// Reasons up to `PlanRetired` depend only on the subscription and the plan; `MaxAmountExceeded` on the
-/// subscriber's limit; the last three on the subscriber's token allowance, balance and the token itself.
+/// subscriber's limit; the next three on the subscriber's token allowance, balance and the token itself;
+/// `PriceStale` on a USD-priced plan's feed (answer not positive, never updated, from the future, or older
+/// than the plan's `maxPriceAge`).
 enum ChargeReason {
     Ok,
     NotSubscribed,
@@ -46,7 +48,8 @@ enum ChargeReason {
     MaxAmountExceeded,
     AllowanceTooLow,
     BalanceTooLow,
-    TransferFailed
+    TransferFailed,
+    PriceStale
 }
 
 /// @notice One subscriber's subscription, packed into a single storage slot (the charge path reads and
@@ -74,7 +77,8 @@ struct Subscription {
 /// @param token The ERC-20 pulled from subscribers. Standard tokens, including those that return nothing
 /// from `transferFrom`; fee-on-transfer and rebasing tokens are NOT supported.
 /// @param payee Where charges are paid (the owner may change it later with `setPayee`).
-/// @param price Token base units per period, in [1, type(uint96).max].
+/// @param price Per period: token base units for a token-priced plan; USD with 8 decimals ($9.99 is
+/// 999_000_000) when `priceFeed` is set. In [1, type(uint96).max].
 /// @param period Seconds per billing period, in [MIN_PERIOD, MAX_PERIOD].
 /// @param trialPeriod Seconds of free trial before the first charge, at most MAX_TRIAL; 0 for none.
 /// @param gracePeriod Seconds after a due time during which the payment may still be collected, in
@@ -84,9 +88,12 @@ struct Subscription {
 /// @param keeperFeeBps Share of each charge paid to the caller of `charge`/`chargeMany`, in basis points,
 /// at most MAX_KEEPER_FEE_BPS. Paid out of the price, never on top of it.
 /// @param perCycleCap Metered plans only; must be 0 for fixed plans.
-/// @param priceFeed USD pricing only (not supported yet); must be address(0): the price is in token units.
-/// @param maxPriceAge USD pricing only; must be 0.
-/// @param allowanceBufferBps USD pricing only; must be 0 (token-priced plans need no buffer).
+/// @param priceFeed A Chainlink-style feed answering USD per whole token: the price is then in USD and
+/// converted at each charge; address(0): the price is in token units.
+/// @param maxPriceAge USD pricing: the oldest feed answer a charge may use, seconds, in
+/// [MIN_PRICE_AGE, MAX_PRICE_AGE]; 0 for token-priced plans.
+/// @param allowanceBufferBps USD pricing: margin `requiredAllowance` adds for price moves, basis points, at
+/// most MAX_ALLOWANCE_BUFFER_BPS; 0 for token-priced plans.
 struct PlanTerms {
     address token;
     address payee;

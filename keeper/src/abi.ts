@@ -37,6 +37,7 @@ export const CHARGE_REASONS = [
   "AllowanceTooLow",
   "BalanceTooLow",
   "TransferFailed",
+  "PriceStale",
 ] as const;
 export type ChargeReasonName = (typeof CHARGE_REASONS)[number];
 export const reasonName = (code: number | bigint): ChargeReasonName | "Unknown" => CHARGE_REASONS[Number(code)] ?? "Unknown";

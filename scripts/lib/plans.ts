@@ -30,6 +30,7 @@ export const ChargeReason = {
   AllowanceTooLow: 8,
   BalanceTooLow: 9,
   TransferFailed: 10,
+  PriceStale: 11,
 } as const;
 
 export const subscriptionStatusName = (code: bigint | number): string =>
