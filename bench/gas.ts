@@ -95,6 +95,23 @@ const subscribeBySigGas = await gasOf(
   await plan.connect(keeper).subscribeBySig(signer!.address, price, deadline, signature),
 );
 
+// 7. A USD-priced plan's single charge: $10.00 a month on an 8-decimal feed answering $1.00.
+const feed = await ethers.deployContract("MockAggregator", [8, 100_000_000n]);
+const { plan: usdPlan } = await createPlan(
+  ethers,
+  factory,
+  merchant,
+  fixedTerms(await token.getAddress(), payee.address, { price: 1_000_000_000n, priceFeed: await feed.getAddress(), maxPriceAge: 86_400n }),
+);
+const usdWallet = ethers.Wallet.createRandom().connect(ethers.provider);
+await funder.sendTransaction({ to: usdWallet.address, value: 10n ** 17n });
+await token.mint(usdWallet.address, 100n * price);
+await token.connect(usdWallet).approve(await usdPlan.getAddress(), 12n * price);
+await usdPlan.connect(usdWallet).subscribe(price);
+await networkHelpers.time.increase(30 * 86_400);
+await feed.setAnswer(100_000_000n);
+const usdCharge = await gasOf(await usdPlan.connect(keeper).charge(usdWallet.address));
+
 const ratio = Number(singleCharge) / Number(bareTransferFrom);
 const perSub100 = batches["100"]!.perSubscriber;
 const rows: [string, string, string][] = [
@@ -111,10 +128,11 @@ const rows: [string, string, string][] = [
     String(subscribeBySigGas),
     `${(Number(subscribeBySigGas) / Number(bareTransferFrom)).toFixed(3)}×`,
   ],
+  ["charge, USD-priced plan (feed read + conversion)", String(usdCharge), `${(Number(usdCharge) / Number(bareTransferFrom)).toFixed(3)}×`],
   ["createPlan (full deployment)", String(createPlanGas), ""],
 ];
 
-const width = [44, 10, 30];
+const width = [50, 10, 30];
 console.log(["operation", "gas", "vs bare transferFrom"].map((h, i) => h.padEnd(width[i]!)).join(" "));
 for (const r of rows) console.log(r.map((c, i) => c.padEnd(width[i]!)).join(" "));
 
@@ -127,6 +145,7 @@ const results = {
   chargeMany: batches,
   subscribe: Number(subscribeGas),
   subscribeBySig: Number(subscribeBySigGas),
+  chargeUsdPriced: Number(usdCharge),
   createPlan: Number(createPlanGas),
   targets: {
     chargeRatio: TARGET_SINGLE_RATIO,
