@@ -1,5 +1,6 @@
 // Recur's main demo: a merchant's monthly plan, five customers and five months of billing, on Hardhat's
-// in-process chain, in one screen.
+// in-process chain, in one screen; then a USD-priced plan (a price feed converts $9.99 to tUSDC at each
+// charge) whose token de-pegs for a month.
 //   npm run demo
 //
 // The plan contract decides everything. This script only plays the people (merchant, customers), moves
@@ -18,12 +19,13 @@ import type {
   CancelledEvent,
   ChargeFailedEvent,
   ChargedEvent,
+  MaxAmountUpdatedEvent,
   PausedEvent,
   ResumedEvent,
   SubscribedEvent,
 } from "../typechain-types/contracts/FixedPricePlan.js";
 import type { PlanCreatedEvent } from "../typechain-types/contracts/PlanFactory.js";
-import type { FixedPricePlan } from "../typechain-types/index.js";
+import type { FixedPricePlan, MockAggregator } from "../typechain-types/index.js";
 import { HDNodeWallet, Mnemonic } from "ethers";
 
 import { main as keeperMain } from "../keeper/src/cli.ts";
@@ -72,6 +74,17 @@ const ACTIONS: readonly { readonly at: bigint; readonly who: string; readonly ac
   { at: at("2026-02-10T15:00:00Z"), who: "dave", action: "resume" },
   { at: at("2026-02-15T15:00:00Z"), who: "carol", action: "cancel" },
 ];
+
+// The USD-priced plan, after the story above: $9.99 a month, converted to tUSDC at each charge.
+const USD_PRICE = 999_000_000n; // USD with 8 decimals: $9.99
+const FEED_DECIMALS = 8;
+const FEED_START = 100_000_000n; // the feed's answer when deployed: $1.00 per tUSDC
+const FRANK = { name: "frank", wallet: "200", approvePeriods: 12n } as const;
+/** The feed's answer (USD per tUSDC, 8 decimals), refreshed just before the keeper at each of frank's due
+ * times: in the second month the token de-pegs to $0.95. */
+const FEED_ANSWERS: readonly bigint[] = [100_000_000n, 95_000_000n, 100_000_000n];
+const RAISE_AFTER = 6n * 3_600n; // frank raises his max amount six hours after a refused charge,
+const RETRY_AFTER = DAY; // and the keeper runs again a day after it
 
 /** Hardhat's default accounts come from this mnemonic; account 2 is the demo's keeper. */
 const HARDHAT_MNEMONIC = "test test test test test test test test test test test junk";
@@ -211,6 +224,10 @@ async function main(): Promise<void> {
         const e = args as PausedEvent.OutputObject;
         return { subscriber: e.subscriber, what: "paused" };
       }
+      case "MaxAmountUpdated": {
+        const e = args as MaxAmountUpdatedEvent.OutputObject;
+        return { subscriber: e.subscriber, what: `raised max amount to ${amount(e.newMaxAmount)}/charge` };
+      }
       case "Resumed": {
         const e = args as ResumedEvent.OutputObject;
         const what = `resumed after ${formatDuration(e.pausedFor)}, next charge ${formatDate(e.nextChargeAt)}`;
@@ -268,7 +285,7 @@ async function main(): Promise<void> {
   const notCharged = new Map<string, string>();
   /** One `recur-keeper run --once`; returns its transactions, the customers it did not charge and why,
    * and a one-line summary of its pass. */
-  async function keeperPass(): Promise<{ txs: string[]; skipped: { subscriber: string; reason: string }[]; line: string }> {
+  async function keeperPass(): Promise<{ txs: string[]; skipped: { plan: string; subscriber: string; reason: string }[]; line: string }> {
     const lines: Record<string, unknown>[] = [];
     const sink = new Writable({
       write(chunk: Buffer, _encoding, done) {
@@ -286,8 +303,8 @@ async function main(): Promise<void> {
       (notes.length > 0 ? `, ${notes.join(", ")}` : "") + `; ${summary.rpcCalls} RPC calls`;
     const skipped = lines
       .filter((l) => l.event === "skip")
-      .map((l) => ({ subscriber: ethers.getAddress(String(l.subscriber)), reason: String(l.reason) }));
-    for (const s of skipped) notCharged.set(s.subscriber, s.reason);
+      .map((l) => ({ plan: ethers.getAddress(String(l.plan)), subscriber: ethers.getAddress(String(l.subscriber)), reason: String(l.reason) }));
+    for (const s of skipped) if (s.plan === planAddress) notCharged.set(s.subscriber, s.reason);
     return { txs: lines.filter((l) => l.event === "tx_sent").map((l) => String(l.hash)), skipped, line };
   }
 
@@ -317,7 +334,7 @@ async function main(): Promise<void> {
       const pass = await keeperPass();
       const receipts = await Promise.all(pass.txs.map(async (hash) => (await ethers.provider.getTransactionReceipt(hash))!));
       await report(...(receipts as unknown as ContractTransactionReceipt[]));
-      for (const s of pass.skipped) {
+      for (const s of pass.skipped.filter((k) => k.plan === planAddress)) {
         line(next, who(s.subscriber), `not charged, re-check said ${whyNot(BigInt(ChargeReason[s.reason as keyof typeof ChargeReason]))}`, await statusNow(s.subscriber));
       }
       console.log(formatRow(["", "keeper", pass.line, ""], WIDTHS));
@@ -376,8 +393,6 @@ async function main(): Promise<void> {
       ];
     }),
   );
-  await bridge.close();
-  rmSync(storeDir, { recursive: true, force: true });
   const payee = await plan.payee();
   const revenue = await token.balanceOf(payee);
 
@@ -389,6 +404,124 @@ async function main(): Promise<void> {
   console.log(
     `merchant revenue (payee balance): ${amount(revenue)} from ${charges.length.toString()} charges; ` +
       `${(failures.length + notCharged.size).toString()} customers could not pay when due, and nothing moved for them.`,
+  );
+
+  // ---------------------------------------------------------------------------------------------------
+  // A USD-priced plan: same merchant, factory and keeper; the price is in USD, converted by a feed
+  // ---------------------------------------------------------------------------------------------------
+
+  const frankSigner = others[CAST.length];
+  if (frankSigner === undefined) throw new Error(`need ${4 + CAST.length} accounts`);
+  const frank = frankSigner.address;
+  nameOf.set(frank, FRANK.name);
+  const feed = (await ethers.deployContract("MockAggregator", [FEED_DECIMALS, FEED_START])) as unknown as MockAggregator;
+  await feed.waitForDeployment();
+  const feedDecimals = Number(await feed.decimals());
+  const usd = (units: bigint): string => formatAmount(units, feedDecimals, "USD");
+  const { plan: usdPlan } = await createPlan(
+    ethers,
+    factory,
+    merchant,
+    fixedTerms(await token.getAddress(), merchant.address, {
+      price: USD_PRICE,
+      period: 30n * DAY,
+      trialPeriod: 0n,
+      gracePeriod: 3n * DAY,
+      priceFeed: await feed.getAddress(),
+      maxPriceAge: DAY,
+      allowanceBufferBps: 1_000n,
+    }),
+  );
+  const usdPlanAddress = await usdPlan.getAddress();
+  const [usdPrice, usdPeriod, usdGrace, [, maxPriceAge, bufferBps]] = await Promise.all([
+    usdPlan.price(),
+    usdPlan.period(),
+    usdPlan.gracePeriod(),
+    usdPlan.usdPricing(),
+  ]);
+  await token.mint(frank, ethers.parseUnits(FRANK.wallet, decimalsN));
+  const frankAllowance = await usdPlan.requiredAllowance(FRANK.approvePeriods);
+  await (await token.connect(frankSigner).approve(usdPlanAddress, frankAllowance)).wait();
+
+  /** Prints the USD plan's events in `receipts`, with frank's status after. */
+  async function reportUsd(...receipts: ContractTransactionReceipt[]): Promise<void> {
+    for (const receipt of receipts) {
+      const when = BigInt((await receipt.getBlock()).timestamp);
+      for (const log of receipt.logs) {
+        if (log.address !== usdPlanAddress) continue;
+        const parsed = usdPlan.interface.parseLog(log);
+        const described = parsed === null ? null : describeEvent(parsed.name, parsed.args);
+        if (described === null) continue;
+        line(when, who(described.subscriber), described.what, subscriptionStatusName(await usdPlan.statusOf(described.subscriber)));
+      }
+    }
+  }
+  /** Sets the feed's answer at `when` and prints what the plan now converts its price to. */
+  async function feedAnswers(when: bigint, answer: bigint): Promise<void> {
+    await time.setNextBlockTimestamp(when);
+    await (await feed.setAnswer(answer)).wait();
+    const [, , converted] = await usdPlan.chargeability(frank);
+    line(when, "feed", `tUSDC at ${usd(answer)}: ${usd(usdPrice)} converts to ${amount(converted)}`, "");
+  }
+  /** A keeper pass at `when`; prints the USD plan's outcomes and the pass summary (all plans). */
+  async function usdKeeperPass(when: bigint): Promise<string | undefined> {
+    await time.increaseTo(when);
+    const pass = await keeperPass();
+    const receipts = await Promise.all(pass.txs.map(async (hash) => (await ethers.provider.getTransactionReceipt(hash))!));
+    await reportUsd(...(receipts as unknown as ContractTransactionReceipt[]));
+    const skipped = pass.skipped.find((k) => k.plan === usdPlanAddress && k.subscriber === frank);
+    if (skipped !== undefined) {
+      const why = whyNot(BigInt(ChargeReason[skipped.reason as keyof typeof ChargeReason]));
+      line(when, FRANK.name, `not charged, re-check said ${why}`, subscriptionStatusName(await usdPlan.statusOf(frank)));
+    }
+    console.log(formatRow(["", "keeper", pass.line, ""], WIDTHS));
+    return skipped?.reason;
+  }
+
+  console.log("");
+  console.log("A USD-priced plan");
+  console.log("");
+  console.log(`plan ${shortAddress(usdPlanAddress)}, created by the merchant through the same PlanFactory:`);
+  console.log(
+    `  ${usd(usdPrice)} every ${formatDuration(usdPeriod)}, converted to ${symbol} at each charge by a price feed ` +
+      `(answers at most ${formatDuration(maxPriceAge)} old), no trial, grace to pay ${formatDuration(usdGrace)}`,
+  );
+  console.log(
+    `  ${FRANK.name} holds ${amount(await token.balanceOf(frank))} and approves requiredAllowance(${FRANK.approvePeriods.toString()}) = ` +
+      `${amount(frankAllowance)} (${FRANK.approvePeriods.toString()} periods at today's rate + ${(Number(bufferBps) / 100).toString()}% buffer)`,
+  );
+  console.log("  The keeper finds this plan through the factory; its pass lines count the first plan's customers too.");
+  console.log("");
+  console.log(formatRow(["date", "who", "what the plan reported", "status after"], WIDTHS));
+
+  // frank subscribes with maxAmount = what the plan converts its price to today.
+  const [, , firstAmount] = await usdPlan.chargeability(frank);
+  await reportUsd(await receiptOf(await usdPlan.connect(frankSigner).subscribe(firstAmount)));
+
+  for (const answer of FEED_ANSWERS) {
+    const due = await usdPlan.nextChargeAt(frank);
+    await feedAnswers(due, answer);
+    const refused = await usdKeeperPass(due + 1n);
+    if (refused === undefined) continue;
+    // frank raises his max to what the plan now converts to, within grace; the keeper retries a day later.
+    await time.setNextBlockTimestamp(due + RAISE_AFTER);
+    const [, , converted] = await usdPlan.chargeability(frank);
+    await reportUsd(await receiptOf(await usdPlan.connect(frankSigner).setMaxAmount(converted)));
+    await feedAnswers(due + RETRY_AFTER, answer);
+    await usdKeeperPass(due + RETRY_AFTER + 1n);
+  }
+
+  const frankCharges = (await usdPlan.queryFilter(usdPlan.filters.Charged(frank))).map((e) => e.args.amount);
+  const frankPaid = frankCharges.reduce((sum, a) => sum + a, 0n);
+  const [frankStatus, frankNext] = await Promise.all([usdPlan.statusOf(frank), usdPlan.nextChargeAt(frank)]);
+  await bridge.close();
+  rmSync(storeDir, { recursive: true, force: true });
+
+  console.log("");
+  console.log(
+    `On ${formatDate(BigInt(await time.latest()))}: ${FRANK.name} is ${subscriptionStatusName(frankStatus)}, ` +
+      `${frankCharges.length.toString()} charges, total paid ${amount(frankPaid)} (${frankCharges.map((a) => formatAmount(a, decimalsN, "").trim()).join(" + ")}), ` +
+      `next charge ${frankNext === 0n ? "—" : formatDate(frankNext)}.`,
   );
 }
 
@@ -416,6 +549,7 @@ function whyNot(reason: bigint): string {
   if (final.some((r) => BigInt(r) === reason)) return `never happen: ${name}`;
   if (reason === BigInt(ChargeReason.AllowanceTooLow)) return `${name}: approve more`;
   if (reason === BigInt(ChargeReason.BalanceTooLow)) return `${name}: top up wallet`;
+  if (reason === BigInt(ChargeReason.MaxAmountExceeded)) return `${name}: raise max`;
   return name;
 }
 
