@@ -7,22 +7,15 @@ import path from "node:path";
 import { expect } from "chai";
 import type { Contract } from "ethers";
 
-import { runKeeper, startKeeper, startNode } from "./support/chain.ts";
-import type { Node } from "./support/chain.ts";
+import { runKeeper, startKeeper, useNodePerTest } from "./support/chain.ts";
 import { PERIOD, setUp } from "./support/scenario.ts";
 
 describe("keeper run --once (end to end)", function () {
   this.timeout(300_000);
-  let node: Node;
-
-  beforeEach(async () => {
-    node = await startNode();
-  });
-  afterEach(async () => {
-    await node.stop();
-  });
+  const nodes = useNodePerTest();
 
   it("charges every due subscription exactly once and touches none that is not due", async () => {
+    const { node } = nodes;
     const store = path.join(mkdtempSync(path.join(tmpdir(), "recur-")), "keeper.sqlite");
     const s = await setUp(node, { planCount: 2, perPlan: 3, storePath: store });
     const periodsPaid = async (plan: Contract, who: string) => ((await plan.getFunction("subscriptionOf")(who)) as { periodsPaid: bigint }).periodsPaid;
@@ -56,6 +49,7 @@ describe("keeper run --once (end to end)", function () {
   });
 
   it("with two confirmations, waits for a block on top of its charges before it counts them final", async () => {
+    const { node } = nodes;
     const store = path.join(mkdtempSync(path.join(tmpdir(), "recur-")), "keeper.sqlite");
     const s = await setUp(node, { planCount: 1, perPlan: 2, storePath: store });
     await node.send("evm_mine"); // so that the subscriptions are two blocks deep

@@ -9,22 +9,15 @@ import { Wallet } from "ethers";
 import type { Contract } from "ethers";
 
 import { shardKey } from "../../keeper/src/store.ts";
-import { accountKey, runKeeper, startNode } from "./support/chain.ts";
-import type { Node } from "./support/chain.ts";
+import { accountKey, runKeeper, useNodePerTest } from "./support/chain.ts";
 import { PERIOD, PRICE, setUp } from "./support/scenario.ts";
 
 describe("keepers sharded by subscriber (end to end)", function () {
   this.timeout(300_000);
-  let node: Node;
-
-  beforeEach(async () => {
-    node = await startNode();
-  });
-  afterEach(async () => {
-    await node.stop();
-  });
+  const nodes = useNodePerTest();
 
   it("two instances with shards 0/2 and 1/2 run at once and charge every due subscription exactly once", async () => {
+    const { node } = nodes;
     const dir = mkdtempSync(path.join(tmpdir(), "recur-shards-"));
     const s = await setUp(node, { planCount: 2, perPlan: 4, storePath: path.join(dir, "unused.sqlite") });
     const payee = await s.merchant.getAddress();

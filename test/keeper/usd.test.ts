@@ -7,22 +7,15 @@ import path from "node:path";
 import { expect } from "chai";
 import type { Contract } from "ethers";
 
-import { at, deploy, runKeeper, startNode } from "./support/chain.ts";
-import type { Node } from "./support/chain.ts";
+import { at, deploy, runKeeper, useNodePerTest } from "./support/chain.ts";
 import { fundedWallet, PERIOD, PRICE, setUp, terms } from "./support/scenario.ts";
 
 describe("keeper on a USD-priced plan (end to end)", function () {
   this.timeout(300_000);
-  let node: Node;
-
-  beforeEach(async () => {
-    node = await startNode();
-  });
-  afterEach(async () => {
-    await node.stop();
-  });
+  const nodes = useNodePerTest();
 
   it("skips a due subscription while the feed is stale (PriceStale), then charges the converted amount once it is fresh", async () => {
+    const { node } = nodes;
     const store = path.join(mkdtempSync(path.join(tmpdir(), "recur-")), "keeper.sqlite");
     const s = await setUp(node, { planCount: 0, perPlan: 0, storePath: store });
     const deployer = s.deployer;

@@ -90,6 +90,20 @@ export async function startNode(): Promise<Node> {
   };
 }
 
+/** Registers mocha hooks that start a fresh `hardhat node` before each test and always stop it (and any
+ * keeper a test left running) after; the running node is `handle.node`. */
+export function useNodePerTest(): { readonly node: Node } {
+  const handle: { node: Node } = { node: undefined as unknown as Node };
+  beforeEach(async () => {
+    handle.node = await startNode();
+  });
+  afterEach(async () => {
+    await killKeepers();
+    await handle.node?.stop();
+  });
+  return handle;
+}
+
 /** Hardhat's default accounts (funded with ETH on every hardhat node), as signers on `provider`. */
 export function accounts(provider: JsonRpcProvider, count = 20): Signer[] {
   const mnemonic = Mnemonic.fromPhrase(HARDHAT_MNEMONIC);
