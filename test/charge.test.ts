@@ -16,6 +16,7 @@ import {
   stored,
   subscribe,
   UINT96_MAX,
+  subscribedStack,
 } from "./helpers/stack.js";
 
 const { ethers, networkHelpers } = await network.create();
@@ -25,11 +26,7 @@ const { time } = networkHelpers;
 const at = (t: bigint) => time.setNextBlockTimestamp(t);
 
 /** alice subscribed to a 30-day plan without trial: the first period is paid, the next is due at `due`. */
-async function subscribedFixture() {
-  const stack = await deployStack(ethers);
-  const sub = await subscribe(stack.plan, stack.actors.alice);
-  return { ...stack, ...stack.actors, sub, due: sub.nextChargeAt };
-}
+const subscribedFixture = () => subscribedStack(ethers);
 
 describe("charge", () => {
   describe("rule 1: at most one charge per period, on an anchored schedule", () => {

@@ -16,6 +16,7 @@ import {
   subscribe,
   TRIAL,
   ZERO_ADDRESS,
+  subscribedStack,
 } from "./helpers/stack.js";
 
 const { ethers, networkHelpers } = await network.create();
@@ -24,11 +25,7 @@ const { time } = networkHelpers;
 const at = (t: bigint) => time.setNextBlockTimestamp(t);
 
 /** alice subscribed to a 30-day plan without trial: the first period is paid, the next is due at `due`. */
-async function subscribedFixture() {
-  const stack = await deployStack(ethers);
-  const sub = await subscribe(stack.plan, stack.actors.alice);
-  return { ...stack, ...stack.actors, sub, due: sub.nextChargeAt };
-}
+const subscribedFixture = () => subscribedStack(ethers);
 
 /** A plan with a 7-day trial; nobody subscribed yet. */
 async function trialFixture() {

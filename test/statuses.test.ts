@@ -6,17 +6,13 @@ import { network } from "hardhat";
 
 import { ChargeReason, PlanStatus, SubscriptionStatus } from "../scripts/lib/plans.js";
 import type { FixedPricePlan } from "../typechain-types/index.js";
-import { deployStack, fund, GRACE, PERIOD, PRICE, subscribe, TRIAL } from "./helpers/stack.js";
+import { deployStack, fund, GRACE, PERIOD, PRICE, subscribe, subscribedStack, TRIAL } from "./helpers/stack.js";
 
 const { ethers, networkHelpers } = await network.create();
 const { time } = networkHelpers;
 
 /** Two plans with the same token: `plan` without trial (alice subscribed), `trialPlan` with a trial. */
-async function statusesFixture() {
-  const stack = await deployStack(ethers);
-  const sub = await subscribe(stack.plan, stack.actors.alice);
-  return { ...stack, ...stack.actors, sub, due: sub.nextChargeAt };
-}
+const statusesFixture = () => subscribedStack(ethers);
 
 async function trialFixture() {
   const stack = await deployStack(ethers, { terms: { trialPeriod: TRIAL } });

@@ -156,3 +156,11 @@ export function planEvents(
   }
   return events;
 }
+
+/** `deployStack` with alice subscribed to the 30-day plan without trial: her first period is paid, the
+ * next is due at `due`. */
+export async function subscribedStack(ethers: HardhatEthers) {
+  const stack = await deployStack(ethers);
+  const sub = await subscribe(stack.plan, stack.actors.alice);
+  return { ...stack, ...stack.actors, sub, due: sub.nextChargeAt };
+}

@@ -6,7 +6,7 @@ import path from "node:path";
 
 import { expect } from "chai";
 
-import { killKeepers, runKeeper, startKeeper, startNode } from "./support/chain.ts";
+import { runKeeper, startKeeper, useSharedNode } from "./support/chain.ts";
 import type { Node, RunResult } from "./support/chain.ts";
 import { allKeys, DAY, expectChargedOnce, ledger, PERIOD, setUp } from "./support/scenario.ts";
 import type { Scenario } from "./support/scenario.ts";
@@ -32,18 +32,8 @@ interface StatusReport {
 
 describe("keeper daemon, dry run and status (end to end)", function () {
   this.timeout(300_000);
-  let node: Node;
-
-  before(async () => {
-    node = await startNode();
-  });
-  after(async () => {
-    await killKeepers();
-    await node?.stop();
-  });
-  afterEach(async () => {
-    await killKeepers();
-  });
+  let node!: Node;
+  useSharedNode((started) => (node = started));
 
   const moveTime = async (seconds: bigint) => node.mineAt((await node.latestTimestamp()) + seconds);
   const keeperNonce = (s: Scenario) => node.provider.getTransactionCount(s.keeperAddress, "latest");

@@ -11,7 +11,7 @@ import { expect } from "chai";
 import type { Contract, NonceManager } from "ethers";
 
 import { planInterface } from "../../keeper/src/abi.ts";
-import { killKeepers, poll, runKeeper, startKeeper, startNode } from "./support/chain.ts";
+import { poll, runKeeper, startKeeper, useSharedNode } from "./support/chain.ts";
 import type { Node, RunResult } from "./support/chain.ts";
 import { startFlakyProxy } from "./support/proxy.ts";
 import { allKeys, expectChargedOnce, ledger, PERIOD, setUp, subscribeNew } from "./support/scenario.ts";
@@ -33,18 +33,10 @@ function summary(result: RunResult): Record<string, unknown> {
 
 describe("keeper faults (end to end)", function () {
   this.timeout(300_000);
-  let node: Node;
-
-  before(async () => {
-    node = await startNode();
-  });
-  after(async () => {
-    await killKeepers();
-    await node?.stop();
-  });
+  let node!: Node;
+  useSharedNode((started) => (node = started));
   afterEach(async () => {
     // Whatever a test did to the node, the next one finds it mining again with an empty mempool.
-    await killKeepers();
     await node.send("evm_setAutomine", [true]);
     await node.send("evm_mine", []);
   });

@@ -104,6 +104,21 @@ export function useNodePerTest(): { readonly node: Node } {
   return handle;
 }
 
+/** Registers mocha hooks that start one `hardhat node` for the whole `describe` (handed to `onStart`)
+ * and always stop it after; any keeper a test left running is killed after each test. */
+export function useSharedNode(onStart: (node: Node) => void): void {
+  let node: Node | undefined;
+  before(async () => {
+    node = await startNode();
+    onStart(node);
+  });
+  after(async () => {
+    await killKeepers();
+    await node?.stop();
+  });
+  afterEach(killKeepers);
+}
+
 /** Hardhat's default accounts (funded with ETH on every hardhat node), as signers on `provider`. */
 export function accounts(provider: JsonRpcProvider, count = 20): Signer[] {
   const mnemonic = Mnemonic.fromPhrase(HARDHAT_MNEMONIC);
