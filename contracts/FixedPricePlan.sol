@@ -1,44 +1,29 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
-import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
-import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {IPlan} from "./interfaces/IPlan.sol";
-import {
-    BillingMode, ChargeReason, PlanStatus, PlanTerms, Subscription, SubscriptionStatus
-} from "./interfaces/PlanTypes.sol";
+import {IPlanCore} from "./interfaces/IPlanCore.sol";
+import {BillingMode, ChargeReason, PlanStatus, PlanTerms, Subscription, SubscriptionStatus} from "./interfaces/PlanTypes.sol";
 import {AggregatorV3Interface} from "./interfaces/AggregatorV3Interface.sol";
 import {BillingMath} from "./libraries/BillingMath.sol";
 import {PackedSubscription} from "./libraries/PackedSubscription.sol";
 import {PlanTermsLib} from "./libraries/PlanTermsLib.sol";
 import {PriceMath} from "./libraries/PriceMath.sol";
+import {PlanCore} from "./PlanCore.sol";
 
-/// @title A fixed-price subscription plan, priced in token units
-/// @notice One contract per plan, created by `PlanFactory`. Rules: see `IPlan`.
+/// @title A fixed-price subscription plan, priced in token units or in USD
+/// @notice One contract per plan, created by `PlanFactory` for `BillingMode.Fixed`. Rules: see `IPlanCore`
+/// and `IPlan`; the lifecycle shared with metered plans is in `PlanCore`.
 ///
-/// Trust model
-/// - Customer: subscribes only for themself (rule 10), by their own transaction (`subscribe`, or
-///   `subscribeWithPermit` to approve through ERC-2612 in the same transaction) or by signing an EIP-712
-///   `Subscribe` authorization (`subscribeBySig`); sets their own `maxAmount`, pauses, resumes, cancels at
-///   any time. Their tokens stay in their wallet; the plan pulls exactly the price, at most once per
-///   period, only inside the grace window, never above their `maxAmount`, never after cancel.
-/// - Relayer (caller of `subscribeBySig`): anyone. It can submit a customer's signed authorization once,
-///   until its deadline, on the chain and the plan it was signed for (the domain binds both; a
-///   per-subscriber nonce makes it single-use, so it cannot revive a cancelled subscription). It cannot
-///   change the subscriber or the max amount, pays the gas and is paid nothing; the first period goes
-///   from the customer to the payee. Contract wallets sign through ERC-1271, asked at submission time.
-/// - Permits: `subscribeWithPermit` ignores a permit that fails (someone front-ran it, or the token has
-///   none), so front-running a permit cannot block a subscription; only the allowance in place counts.
-/// - Owner (merchant): changes only the payee, the plan status and the authorized keepers, and may
-///   cancel a subscription. The owner cannot change a price, period, trial, grace or token, cannot
-///   charge anyone early or twice, and cannot move a customer's tokens anywhere but to the payee.
+/// Trust model (the lifecycle's, shared with metered plans: `PlanCore`)
+/// - Customer: the plan pulls exactly the price, at most once per period, only inside the grace window,
+///   never above their `maxAmount`, never after cancel. A relayer's `subscribeBySig` pulls the first
+///   period from the customer to the payee.
+/// - Owner (merchant): cannot change a price, period, trial, grace or token, and cannot charge anyone
+///   early or twice.
 /// - Caller of `charge`/`chargeMany` (a keeper): anyone, unless the plan is keeper-restricted. A keeper
 ///   decides only *when* inside the allowed window a due charge happens, and earns `keeperFeeBps` of it
 ///   if the plan pays a fee. It cannot choose the amount or the recipient.
@@ -48,33 +33,20 @@ import {PriceMath} from "./libraries/PriceMath.sol";
 /// - Tokens: standard ERC-20s, including ones that return nothing from `transferFrom` (through
 ///   SafeERC20). Fee-on-transfer and rebasing tokens are NOT supported: the payee would receive less
 ///   than the price, or balances would move under the plan.
-/// - Every path that moves tokens or changes a subscription holds a transient reentrancy guard, and
-///   changes state before the token call (check, effect, interaction).
 ///
 /// Design: a full deployment per plan, with every term an immutable, so that the charge path reads the
 /// terms from code and touches exactly one storage slot per subscriber plus one for the payee and status
 /// (see README, "Gas").
-contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712, Nonces {
+contract FixedPricePlan is IPlan, PlanCore {
     using SafeERC20 for IERC20;
     using PackedSubscription for uint256;
-
-    // ------------------------------------------------------------------------------------------------
-    // Constants
-    // ------------------------------------------------------------------------------------------------
-
-    /// @inheritdoc IPlan
-    bytes32 public constant SUBSCRIBE_TYPEHASH =
-        keccak256("Subscribe(address subscriber,uint256 maxAmount,uint256 nonce,uint256 deadline)");
 
     // ------------------------------------------------------------------------------------------------
     // Immutables (the terms)
     // ------------------------------------------------------------------------------------------------
 
-    IERC20 private immutable TOKEN;
     uint256 private immutable PRICE;
-    uint256 private immutable PERIOD;
     uint256 private immutable TRIAL_PERIOD;
-    uint256 private immutable GRACE_PERIOD;
     uint256 private immutable KEEPER_FEE_BPS;
     bool private immutable KEEPER_RESTRICTED;
     /// @dev The caller's reward and the payee's share of one charge, worked out once.
@@ -88,20 +60,10 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
     uint256 private immutable ALLOWANCE_BUFFER_BPS;
     uint256 private immutable TOKEN_DECIMALS;
     uint256 private immutable FEED_DECIMALS;
-    /// @dev What one paid period adds to a packed subscription: one period to `nextChargeAt` and one to
-    /// `periodsPaid`. Neither field can carry into the next: `nextChargeAt` stays below 2^40 (year
-    /// 36812) and `periodsPaid` would need 2^32 periods of at least an hour.
-    uint256 private immutable CHARGE_INCREMENT;
-
     // ------------------------------------------------------------------------------------------------
     // Storage
     // ------------------------------------------------------------------------------------------------
 
-    /// @dev `_payee` and `_status` share one slot: the charge path reads both with one cold load.
-    address private _payee;
-    PlanStatus private _status;
-    /// @dev Each subscription packed into one word (see `PackedSubscription`).
-    mapping(address subscriber => uint256 packed) private _subscriptions;
     mapping(address keeper => bool authorized) private _keepers;
 
     // ------------------------------------------------------------------------------------------------
@@ -119,108 +81,18 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
 
     /// @param owner_ The merchant: may change the payee, status and keepers, and cancel subscriptions.
     /// @param terms The plan's terms; reverts with an `ITermsErrors` error if one is out of bounds.
-    constructor(address owner_, PlanTerms memory terms) Ownable(owner_) EIP712("Recur Plan", "1") {
-        (TOKEN_DECIMALS, FEED_DECIMALS) = PlanTermsLib.validate(terms);
+    constructor(address owner_, PlanTerms memory terms) PlanCore(owner_, terms) {
+        (TOKEN_DECIMALS, FEED_DECIMALS) = PlanTermsLib.validateFixed(terms);
         PRICE_FEED = AggregatorV3Interface(terms.priceFeed);
         USD_PRICED = terms.priceFeed != address(0);
         MAX_PRICE_AGE = terms.maxPriceAge;
         ALLOWANCE_BUFFER_BPS = terms.allowanceBufferBps;
-        TOKEN = IERC20(terms.token);
         PRICE = terms.price;
-        PERIOD = terms.period;
         TRIAL_PERIOD = terms.trialPeriod;
-        GRACE_PERIOD = terms.gracePeriod;
         KEEPER_FEE_BPS = terms.keeperFeeBps;
         KEEPER_RESTRICTED = terms.keeperRestricted;
         KEEPER_FEE = BillingMath.keeperFee(terms.price, terms.keeperFeeBps);
         PAYEE_SHARE = terms.price - KEEPER_FEE;
-        CHARGE_INCREMENT = (uint256(terms.period) << PackedSubscription.NEXT_CHARGE_AT_SHIFT)
-            + (1 << PackedSubscription.PERIODS_PAID_SHIFT);
-        _payee = terms.payee;
-        // _status starts as PlanStatus.Active (0).
-    }
-
-    // ------------------------------------------------------------------------------------------------
-    // Subscriber actions
-    // ------------------------------------------------------------------------------------------------
-
-    /// @inheritdoc IPlan
-    function subscribe(uint256 maxAmount) external nonReentrant returns (uint256) {
-        return _subscribe(msg.sender, maxAmount);
-    }
-
-    /// @inheritdoc IPlan
-    function subscribeWithPermit(
-        uint256 maxAmount,
-        uint256 allowance,
-        uint256 deadline,
-        uint8 v,
-        bytes32 r,
-        bytes32 s
-    ) external nonReentrant returns (uint256) {
-        // The permit may already have been submitted by someone else (it is public once signed): its
-        // failure is not the subscription's. `_subscribe` pulls the first period with the allowance in
-        // place and reverts with the token's error if there is not enough.
-        try IERC20Permit(address(TOKEN)).permit(msg.sender, address(this), allowance, deadline, v, r, s) {} catch {}
-        return _subscribe(msg.sender, maxAmount);
-    }
-
-    /// @inheritdoc IPlan
-    function subscribeBySig(address subscriber, uint256 maxAmount, uint256 deadline, bytes calldata signature)
-        external
-        nonReentrant
-        returns (uint256)
-    {
-        // Checks: the authorization is live, and is the subscriber's for this plan, chain and nonce. The
-        // nonce is used up here, so the same signature never works twice (a failed call uses nothing).
-        if (block.timestamp > deadline) revert SignatureExpired(deadline, block.timestamp);
-        bytes32 digest = _hashTypedDataV4(
-            keccak256(abi.encode(SUBSCRIBE_TYPEHASH, subscriber, maxAmount, _useNonce(subscriber), deadline))
-        );
-        if (!SignatureChecker.isValidSignatureNow(subscriber, digest, signature)) revert InvalidSignature(subscriber);
-        return _subscribe(subscriber, maxAmount);
-    }
-
-    /// @inheritdoc IPlan
-    function cancel() external nonReentrant {
-        _cancel(msg.sender);
-    }
-
-    /// @inheritdoc IPlan
-    function pause() external nonReentrant {
-        address subscriber = msg.sender;
-        Subscription memory sub = _load(subscriber);
-        SubscriptionStatus current = _statusOf(sub);
-        if (current != SubscriptionStatus.Active && current != SubscriptionStatus.Trialing) {
-            revert InvalidSubscriptionStatus(subscriber, current);
-        }
-        sub.pausedAt = uint40(block.timestamp);
-        _store(subscriber, sub);
-        emit Paused(subscriber, block.timestamp);
-    }
-
-    /// @inheritdoc IPlan
-    function resume() external nonReentrant {
-        address subscriber = msg.sender;
-        Subscription memory sub = _load(subscriber);
-        SubscriptionStatus current = _statusOf(sub);
-        if (current != SubscriptionStatus.Paused) revert InvalidSubscriptionStatus(subscriber, current);
-        uint256 pausedFor = block.timestamp - sub.pausedAt;
-        sub.nextChargeAt = uint40(BillingMath.shiftedForPause(sub.nextChargeAt, sub.pausedAt, block.timestamp));
-        sub.pausedAt = 0;
-        _store(subscriber, sub);
-        emit Resumed(subscriber, sub.nextChargeAt, pausedFor);
-    }
-
-    /// @inheritdoc IPlan
-    function setMaxAmount(uint256 maxAmount) external nonReentrant {
-        address subscriber = msg.sender;
-        Subscription memory sub = _load(subscriber);
-        if (sub.startedAt == 0) revert NotSubscribed(subscriber);
-        uint256 oldMax = sub.maxAmount;
-        sub.maxAmount = BillingMath.clampMaxAmount(maxAmount);
-        _store(subscriber, sub);
-        emit MaxAmountUpdated(subscriber, oldMax, sub.maxAmount);
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -234,7 +106,7 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
         address payee_ = _payee;
         (bool usable, uint256 amount, uint256 share, uint256 fee) = _pricing();
         ChargeReason reason = _reasonAt(word, _status == PlanStatus.Retired, usable, amount);
-        if (reason != ChargeReason.Ok) _revertWith(reason, subscriber, word, amount);
+        if (reason != ChargeReason.Ok) _revertCharge(reason, subscriber, word, amount);
         if (fee != 0) {
             // The keeper's fee is part of the price: the subscriber must cover all of it (see _payKeeperFee).
             ChargeReason funds = _fundsReason(subscriber, amount);
@@ -300,29 +172,6 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
     // ------------------------------------------------------------------------------------------------
 
     /// @inheritdoc IPlan
-    function cancelFor(address subscriber) external onlyOwner nonReentrant {
-        _cancel(subscriber);
-    }
-
-    /// @inheritdoc IPlan
-    function setStatus(uint8 newStatus) external onlyOwner {
-        if (newStatus > uint8(PlanStatus.Retired)) revert InvalidPlanStatus(newStatus);
-        PlanStatus from = _status;
-        PlanStatus to = PlanStatus(newStatus);
-        if (from == PlanStatus.Retired || from == to) revert InvalidStatusTransition(from, to);
-        _status = to;
-        emit PlanStatusChanged(from, to);
-    }
-
-    /// @inheritdoc IPlan
-    function setPayee(address newPayee) external onlyOwner {
-        if (newPayee == address(0)) revert InvalidPayee(newPayee);
-        address oldPayee = _payee;
-        _payee = newPayee;
-        emit PayeeChanged(oldPayee, newPayee);
-    }
-
-    /// @inheritdoc IPlan
     function setKeeper(address keeper, bool authorized) external onlyOwner {
         _keepers[keeper] = authorized;
         emit KeeperAuthorized(keeper, authorized);
@@ -332,18 +181,13 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
     // Views
     // ------------------------------------------------------------------------------------------------
 
-    /// @inheritdoc IPlan
-    function statusOf(address subscriber) external view returns (SubscriptionStatus) {
-        return _statusOf(_load(subscriber));
-    }
-
-    /// @inheritdoc IPlan
+    /// @inheritdoc IPlanCore
     function isDue(address subscriber) external view returns (bool) {
         (bool usable, uint256 amount) = _amountNow();
         return _reasonAt(_subscriptions[subscriber], _status == PlanStatus.Retired, usable, amount) == ChargeReason.Ok;
     }
 
-    /// @inheritdoc IPlan
+    /// @inheritdoc IPlanCore
     function amountDue(address subscriber) external view returns (uint256) {
         SubscriptionStatus current = _statusOf(_load(subscriber));
         bool live = current == SubscriptionStatus.Trialing || current == SubscriptionStatus.Active
@@ -352,16 +196,7 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
         return live && usable && _status != PlanStatus.Retired ? amount : 0;
     }
 
-    /// @inheritdoc IPlan
-    function nextChargeAt(address subscriber) external view returns (uint256) {
-        Subscription memory sub = _load(subscriber);
-        SubscriptionStatus current = _statusOf(sub);
-        bool scheduled = current == SubscriptionStatus.Trialing || current == SubscriptionStatus.Active
-            || current == SubscriptionStatus.PastDue;
-        return scheduled && _status != PlanStatus.Retired ? sub.nextChargeAt : 0;
-    }
-
-    /// @inheritdoc IPlan
+    /// @inheritdoc IPlanCore
     function hasAccess(address subscriber) external view returns (bool) {
         Subscription memory sub = _load(subscriber);
         SubscriptionStatus current = _statusOf(sub);
@@ -369,13 +204,13 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
         return current == SubscriptionStatus.Cancelled && block.timestamp < sub.nextChargeAt;
     }
 
-    /// @inheritdoc IPlan
-    function subscriptionOf(address subscriber) external view returns (Subscription memory) {
-        return _load(subscriber);
-    }
-
-    /// @inheritdoc IPlan
-    function chargeability(address subscriber) public view returns (bool, ChargeReason, uint256) {
+    /// @inheritdoc IPlanCore
+    function chargeability(address subscriber)
+        public
+        view
+        override(IPlanCore, PlanCore)
+        returns (bool, ChargeReason, uint256)
+    {
         uint256 word = _subscriptions[subscriber];
         (bool usable, uint256 amount) = _amountNow();
         ChargeReason reason = _reasonAt(word, _status == PlanStatus.Retired, usable, amount);
@@ -389,15 +224,7 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
         return (reason == ChargeReason.Ok, reason, amount);
     }
 
-    /// @inheritdoc IPlan
-    function chargeabilityMany(address[] calldata subscribers) external view returns (ChargeReason[] memory reasons) {
-        reasons = new ChargeReason[](subscribers.length);
-        for (uint256 i = 0; i < subscribers.length; ++i) {
-            (, reasons[i],) = chargeability(subscribers[i]);
-        }
-    }
-
-    /// @inheritdoc IPlan
+    /// @inheritdoc IPlanCore
     function requiredAllowance(uint256 periods) external view returns (uint256) {
         (bool usable, uint256 amount) = _amountNow();
         if (!usable) _revertPriceUnavailable();
@@ -409,54 +236,29 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
         return account == owner() || _keepers[account];
     }
 
-    /// @inheritdoc IPlan
-    function nonces(address subscriber) public view override(IPlan, Nonces) returns (uint256) {
+    /// @inheritdoc IPlanCore
+    function nonces(address subscriber) public view override(IPlanCore, PlanCore) returns (uint256) {
         return super.nonces(subscriber);
     }
 
-    /// @inheritdoc IPlan
-    function token() external view returns (address) {
-        return address(TOKEN);
-    }
-
-    /// @inheritdoc IPlan
-    function payee() external view returns (address) {
-        return _payee;
-    }
-
-    /// @inheritdoc IPlan
+    /// @inheritdoc IPlanCore
     function price() external view returns (uint256) {
         return PRICE;
     }
 
-    /// @inheritdoc IPlan
-    function period() external view returns (uint256) {
-        return PERIOD;
-    }
-
-    /// @inheritdoc IPlan
+    /// @inheritdoc IPlanCore
     function trialPeriod() external view returns (uint256) {
         return TRIAL_PERIOD;
     }
 
-    /// @inheritdoc IPlan
-    function gracePeriod() external view returns (uint256) {
-        return GRACE_PERIOD;
-    }
-
-    /// @inheritdoc IPlan
+    /// @inheritdoc IPlanCore
     function billingMode() external pure returns (BillingMode) {
         return BillingMode.Fixed;
     }
 
-    /// @inheritdoc IPlan
+    /// @inheritdoc IPlanCore
     function perCycleCap() external pure returns (uint256) {
         return 0;
-    }
-
-    /// @inheritdoc IPlan
-    function status() external view returns (PlanStatus) {
-        return _status;
     }
 
     /// @inheritdoc IPlan
@@ -478,96 +280,27 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
     // Internal
     // ------------------------------------------------------------------------------------------------
 
-    /// @dev Subscribes `subscriber` (the caller, or the signer of a checked authorization): see
-    /// `IPlan.subscribe`. Callers hold the reentrancy guard.
-    function _subscribe(address subscriber, uint256 maxAmount) internal returns (uint256) {
-        // Checks
-        PlanStatus planStatus = _status;
-        if (planStatus != PlanStatus.Active) revert PlanNotActive(planStatus);
-        uint96 storedMax = BillingMath.clampMaxAmount(maxAmount);
+    /// @dev A sign-up needs a usable price (USD plans) and a max amount that covers it.
+    function _checkSubscribe(uint96 storedMax, uint256 maxAmount) internal view override returns (uint256) {
         (bool usable, uint256 amount) = _amountNow();
         if (!usable) _revertPriceUnavailable();
         if (storedMax < amount) revert MaxAmountExceeded(amount, maxAmount);
+        return amount;
+    }
 
-        Subscription memory sub = _load(subscriber);
-        SubscriptionStatus current = BillingMath.statusOf(sub, block.timestamp, GRACE_PERIOD, false);
-        if (current != SubscriptionStatus.None && current != SubscriptionStatus.Cancelled
-            && current != SubscriptionStatus.Expired) {
-            revert AlreadySubscribed(subscriber, current);
-        }
-
-        // Effects: one store and one `Subscribed` for the three cases (re-activation, trial, paid start).
-        // Gas: with one emitting branch per case the contract held 50 copies of the 160-bit address mask,
-        // and above 46 the optimiser (runs 10,000) computes the mask instead of pushing it: 56 gas more on
-        // every `charge` (bench/gas.ts). Written this way it holds 46 and stays a PUSH20 literal.
-        sub.maxAmount = storedMax;
-        bool trial = false;
-        bool payNow = false;
-        if (current == SubscriptionStatus.Cancelled && block.timestamp < sub.nextChargeAt) {
-            // Re-subscribing before the paid (or trial) time ran out: keep the old schedule, charge
-            // nothing now. The trial, if this is one, is the same trial, not a second.
-            sub.flags &= ~BillingMath.FLAG_CANCELLED;
+    /// @dev A first-time subscriber starts the trial, if the plan has one; anyone else pays the first
+    /// period now.
+    function _start(address, Subscription memory sub) internal view override returns (bool trial, bool payNow) {
+        trial = TRIAL_PERIOD != 0 && sub.flags & BillingMath.FLAG_TRIAL_USED == 0;
+        if (trial) {
+            sub.flags = BillingMath.FLAG_TRIAL_USED;
+            sub.nextChargeAt = uint40(block.timestamp + TRIAL_PERIOD);
         } else {
-            sub.startedAt = uint40(block.timestamp);
-            sub.pausedAt = 0;
-            trial = TRIAL_PERIOD != 0 && sub.flags & BillingMath.FLAG_TRIAL_USED == 0;
-            if (trial) {
-                sub.flags = BillingMath.FLAG_TRIAL_USED;
-                sub.nextChargeAt = uint40(block.timestamp + TRIAL_PERIOD);
-            } else {
-                sub.flags = (sub.flags & BillingMath.FLAG_TRIAL_USED) | BillingMath.FLAG_PAID;
-                sub.nextChargeAt = uint40(block.timestamp + PERIOD);
-                ++sub.periodsPaid;
-                payNow = true;
-            }
+            sub.flags = (sub.flags & BillingMath.FLAG_TRIAL_USED) | BillingMath.FLAG_PAID;
+            sub.nextChargeAt = uint40(block.timestamp + PERIOD);
+            ++sub.periodsPaid;
+            payNow = true;
         }
-        _store(subscriber, sub);
-        emit Subscribed(subscriber, storedMax, sub.startedAt, sub.nextChargeAt, trial);
-
-        if (payNow) {
-            // Interaction: the first period, from the subscriber to the payee (no keeper fee, nothing from
-            // the caller, who may be a relayer).
-            TOKEN.safeTransferFrom(subscriber, _payee, amount);
-            emit Charged(subscriber, sub.periodsPaid - 1, amount, sub.nextChargeAt);
-        }
-        return sub.nextChargeAt;
-    }
-
-    /// @dev Cancels `subscriber`: a paused subscription first gets its frozen time back (the schedule is
-    /// shifted as on resume), so `nextChargeAt` is the end of the access already paid.
-    function _cancel(address subscriber) internal {
-        Subscription memory sub = _load(subscriber);
-        SubscriptionStatus current = _statusOf(sub);
-        if (current == SubscriptionStatus.None || current == SubscriptionStatus.Cancelled
-            || current == SubscriptionStatus.Expired) {
-            revert InvalidSubscriptionStatus(subscriber, current);
-        }
-        if (sub.pausedAt != 0) {
-            sub.nextChargeAt = uint40(BillingMath.shiftedForPause(sub.nextChargeAt, sub.pausedAt, block.timestamp));
-            sub.pausedAt = 0;
-        }
-        sub.flags |= BillingMath.FLAG_CANCELLED;
-        _store(subscriber, sub);
-        emit Cancelled(subscriber, msg.sender, sub.nextChargeAt);
-    }
-
-    /// @dev The packed subscription after one paid period: `nextChargeAt` one period later (anchored: from
-    /// the due time, not from now), `periodsPaid` + 1, and the paid flag set.
-    function _afterCharge(uint256 word) internal view returns (uint256) {
-        // Cannot overflow or carry between fields: see CHARGE_INCREMENT.
-        unchecked {
-            return (word + CHARGE_INCREMENT) | (uint256(BillingMath.FLAG_PAID) << PackedSubscription.FLAGS_SHIFT);
-        }
-    }
-
-    /// @dev The stored subscription of `subscriber`, unpacked.
-    function _load(address subscriber) internal view returns (Subscription memory) {
-        return PackedSubscription.unpack(_subscriptions[subscriber]);
-    }
-
-    /// @dev Stores `sub` as the subscription of `subscriber`.
-    function _store(address subscriber, Subscription memory sub) internal {
-        _subscriptions[subscriber] = PackedSubscription.pack(sub);
     }
 
     /// @dev Pays the caller its `fee` out of a charge of `amount` whose payee share was just pulled, and
@@ -633,46 +366,9 @@ contract FixedPricePlan is IPlan, Ownable2Step, ReentrancyGuardTransient, EIP712
         }
     }
 
-    /// @dev The status of `sub` on this plan now.
-    function _statusOf(Subscription memory sub) internal view returns (SubscriptionStatus) {
-        return BillingMath.statusOf(sub, block.timestamp, GRACE_PERIOD, _status == PlanStatus.Retired);
-    }
-
-    /// @dev Whether `subscriber`'s allowance to this plan and balance each cover `amount`: `Ok`,
-    /// `AllowanceTooLow`, `BalanceTooLow`, or `TransferFailed` when the token's views revert.
-    function _fundsReason(address subscriber, uint256 amount) internal view returns (ChargeReason) {
-        try TOKEN.allowance(subscriber, address(this)) returns (uint256 allowance_) {
-            if (allowance_ < amount) return ChargeReason.AllowanceTooLow;
-        } catch {
-            return ChargeReason.TransferFailed;
-        }
-        try TOKEN.balanceOf(subscriber) returns (uint256 balance) {
-            if (balance < amount) return ChargeReason.BalanceTooLow;
-        } catch {
-            return ChargeReason.TransferFailed;
-        }
-        return ChargeReason.Ok;
-    }
-
-    /// @dev After a failed pull, tells an allowance problem from a balance problem from anything else
-    /// (blocklist, paused token).
-    function _transferFailureReason(address subscriber, uint256 amount) internal view returns (ChargeReason) {
-        ChargeReason funds = _fundsReason(subscriber, amount);
-        return funds == ChargeReason.Ok ? ChargeReason.TransferFailed : funds;
-    }
-
-    /// @dev Reverts with the custom error for a rule `reason` about the packed subscription `word`, whose
-    /// charge would be `amount`.
-    function _revertWith(ChargeReason reason, address subscriber, uint256 word, uint256 amount) internal view {
-        if (reason == ChargeReason.NotSubscribed) revert NotSubscribed(subscriber);
-        if (reason == ChargeReason.Cancelled) revert SubscriptionCancelled(subscriber);
-        if (reason == ChargeReason.Paused) revert SubscriptionPaused(subscriber, word.pausedAt());
-        if (reason == ChargeReason.PlanRetired) revert PlanRetired();
-        if (reason == ChargeReason.NotDue) revert NotDue(subscriber, word.nextChargeAt(), block.timestamp);
-        if (reason == ChargeReason.Expired) {
-            revert SubscriptionExpired(subscriber, word.nextChargeAt() + GRACE_PERIOD, block.timestamp);
-        }
+    /// @dev Reverts with the custom error for a rule `reason` (the shared ones, or a stale price).
+    function _revertCharge(ChargeReason reason, address subscriber, uint256 word, uint256 amount) internal view {
         if (reason == ChargeReason.PriceStale) _revertPriceUnavailable();
-        revert MaxAmountExceeded(amount, word.maxAmount());
+        _revertWith(reason, subscriber, word, amount);
     }
 }

@@ -2,7 +2,7 @@
 import { expect } from "chai";
 import { network } from "hardhat";
 
-import { BillingMode, DAY, deployFactory, deployToken, fixedTerms, PlanStatus } from "../scripts/lib/plans.js";
+import { BillingMode, DAY, deployFactory, deployToken, fixedTerms, meteredTerms, PlanStatus } from "../scripts/lib/plans.js";
 import type { PlanTermsStruct } from "../typechain-types/contracts/PlanFactory.js";
 import { actors, UINT96_MAX, ZERO_ADDRESS } from "./helpers/stack.js";
 
@@ -42,6 +42,7 @@ describe("PlanFactory", () => {
         250n,
         0n,
         ZERO_ADDRESS,
+        0n,
         0n,
         0n,
       ]);
@@ -232,11 +233,101 @@ describe("PlanFactory", () => {
         .withArgs(MAX_KEEPER_FEE_BPS + 1n, MAX_KEEPER_FEE_BPS);
     });
 
-    it("reverts UnsupportedBillingMode for a metered plan", async () => {
+    it("deploys a MeteredPlan for metered terms, with its cap and free credits, and a FixedPricePlan for fixed ones", async () => {
+      const { factory, merchant, payee, tokenAddress, terms } = await networkHelpers.loadFixture(factoryFixture);
+      const given = meteredTerms(tokenAddress, payee.address, { perCycleCap: 5_000_000n, freeCredits: 1_000_000n });
+      const meteredAddress = await factory.connect(merchant).createPlan.staticCall(given);
+      await expect(factory.connect(merchant).createPlan(given)).to.emit(factory, "PlanCreated");
+      const metered = await ethers.getContractAt("MeteredPlan", meteredAddress);
+      expect(await metered.billingMode()).to.equal(BillingMode.Metered);
+      expect(await metered.perCycleCap()).to.equal(5_000_000n);
+      expect(await metered.freeCredits()).to.equal(1_000_000n);
+      expect(await metered.price()).to.equal(0n);
+      expect(await metered.owner()).to.equal(merchant.address);
+      expect(await factory.isPlan(meteredAddress)).to.equal(true);
+      const fixedAddress = await factory.connect(merchant).createPlan.staticCall(terms());
+      await factory.connect(merchant).createPlan(terms());
+      expect(await (await ethers.getContractAt("FixedPricePlan", fixedAddress)).billingMode()).to.equal(BillingMode.Fixed);
+    });
+
+    it("reverts PerCycleCapOutOfRange for a metered plan whose cap is 0 or above the uint96 maximum", async () => {
+      const { factory, merchant, payee, tokenAddress } = await networkHelpers.loadFixture(factoryFixture);
+      for (const cap of [0n, UINT96_MAX + 1n]) {
+        await expect(factory.connect(merchant).createPlan(meteredTerms(tokenAddress, payee.address, { perCycleCap: cap })))
+          .to.be.revertedWithCustomError(factory, "PerCycleCapOutOfRange")
+          .withArgs(cap, UINT96_MAX);
+      }
+    });
+
+    it("reverts FreeCreditsOutOfRange for metered free credits above the uint96 maximum", async () => {
+      const { factory, merchant, payee, tokenAddress } = await networkHelpers.loadFixture(factoryFixture);
+      const terms = meteredTerms(tokenAddress, payee.address, { freeCredits: UINT96_MAX + 1n });
+      await expect(factory.connect(merchant).createPlan(terms))
+        .to.be.revertedWithCustomError(factory, "FreeCreditsOutOfRange")
+        .withArgs(UINT96_MAX + 1n, UINT96_MAX);
+    });
+
+    it("reverts TermNotApplicable for each fixed-plan term set on a metered plan, naming it", async () => {
+      const { factory, merchant, payee, tokenAddress } = await networkHelpers.loadFixture(factoryFixture);
+      const feed = await (await ethers.deployContract("MockAggregator", [8, 100_000_000n])).getAddress();
+      const cases: [Partial<PlanTermsStruct>, string, bigint][] = [
+        [{ price: 1n }, "price", 1n],
+        [{ trialPeriod: DAY }, "trialPeriod", DAY],
+        [{ keeperFeeBps: 10n }, "keeperFeeBps", 10n],
+        [{ keeperRestricted: true }, "keeperRestricted", 1n],
+        [{ priceFeed: feed }, "priceFeed", BigInt(feed)],
+        [{ maxPriceAge: 60n }, "maxPriceAge", 60n],
+        [{ allowanceBufferBps: 1n }, "allowanceBufferBps", 1n],
+      ];
+      for (const [override, name, value] of cases) {
+        await expect(factory.connect(merchant).createPlan(meteredTerms(tokenAddress, payee.address, override)))
+          .to.be.revertedWithCustomError(factory, "TermNotApplicable")
+          .withArgs(name, value);
+      }
+    });
+
+    it("checks the terms every plan has on metered plans too: token, payee, period and grace", async () => {
+      const { factory, merchant, payee, stranger, tokenAddress } = await networkHelpers.loadFixture(factoryFixture);
+      const metered = (o: Partial<PlanTermsStruct>) => factory.connect(merchant).createPlan(meteredTerms(tokenAddress, payee.address, o));
+      await expect(metered({ token: stranger.address })).to.be.revertedWithCustomError(factory, "InvalidToken").withArgs(stranger.address);
+      await expect(metered({ payee: ZERO_ADDRESS })).to.be.revertedWithCustomError(factory, "InvalidPayee").withArgs(ZERO_ADDRESS);
+      await expect(metered({ period: MIN_PERIOD - 1n, gracePeriod: MIN_GRACE }))
+        .to.be.revertedWithCustomError(factory, "PeriodOutOfRange")
+        .withArgs(MIN_PERIOD - 1n, MIN_PERIOD, MAX_PERIOD);
+      await expect(metered({ gracePeriod: 30n * DAY }))
+        .to.be.revertedWithCustomError(factory, "GracePeriodOutOfRange")
+        .withArgs(30n * DAY, MIN_GRACE, 30n * DAY - 1n);
+    });
+
+    it("reverts TermNotApplicable for free credits on a fixed plan", async () => {
       const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
-      await expect(factory.connect(merchant).createPlan(terms({ billingMode: BillingMode.Metered })))
-        .to.be.revertedWithCustomError(factory, "UnsupportedBillingMode")
+      await expect(factory.connect(merchant).createPlan(terms({ freeCredits: 1n })))
+        .to.be.revertedWithCustomError(factory, "TermNotApplicable")
+        .withArgs("freeCredits", 1n);
+    });
+
+    it("its deployers deploy only for it: a direct call reverts OnlyFactory", async () => {
+      const { factory, stranger, terms } = await networkHelpers.loadFixture(factoryFixture);
+      const [fixedDeployer, meteredDeployer] = await factory.deployers();
+      for (const address of [fixedDeployer, meteredDeployer]) {
+        const deployer = await ethers.getContractAt("FixedPlanDeployer", address);
+        expect(await deployer.FACTORY()).to.equal(await factory.getAddress());
+        await expect(deployer.connect(stranger).deploy(stranger.address, terms()))
+          .to.be.revertedWithCustomError(deployer, "OnlyFactory")
+          .withArgs(stranger.address);
+      }
+    });
+
+    it("a plan contract deployed directly with terms of the other mode reverts UnsupportedBillingMode", async () => {
+      const { merchant, payee, tokenAddress, terms } = await networkHelpers.loadFixture(factoryFixture);
+      const fixedFactory = await ethers.getContractFactory("FixedPricePlan");
+      await expect(fixedFactory.deploy(merchant.address, terms({ billingMode: BillingMode.Metered })))
+        .to.be.revertedWithCustomError(fixedFactory, "UnsupportedBillingMode")
         .withArgs(BillingMode.Metered);
+      const meteredFactory = await ethers.getContractFactory("MeteredPlan");
+      await expect(meteredFactory.deploy(merchant.address, { ...meteredTerms(tokenAddress, payee.address), billingMode: BillingMode.Fixed }))
+        .to.be.revertedWithCustomError(meteredFactory, "UnsupportedBillingMode")
+        .withArgs(BillingMode.Fixed);
     });
 
     it("creates a USD-priced plan whose usdPricing view reports its feed, max age and buffer", async () => {

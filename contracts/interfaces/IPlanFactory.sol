@@ -25,4 +25,7 @@ interface IPlanFactory is ITermsErrors {
 
     /// @notice How many plans this factory created.
     function planCount() external view returns (uint256);
+
+    /// @notice The deployers this factory created and alone uses: one per billing mode.
+    function deployers() external view returns (address fixedPlans, address meteredPlans);
 }

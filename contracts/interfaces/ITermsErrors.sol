@@ -23,8 +23,13 @@ interface ITermsErrors {
     error GracePeriodOutOfRange(uint256 gracePeriod, uint256 minGrace, uint256 maxGrace);
     /// @notice `keeperFeeBps` (basis points) is above `maxFeeBps`.
     error KeeperFeeOutOfRange(uint256 keeperFeeBps, uint256 maxFeeBps);
-    /// @notice The billing mode is not implemented by this factory.
+    /// @notice The terms are for `billingMode`, and the plan contract being deployed bills another way (the
+    /// factory picks the contract from the mode, so only a direct deployment can see this).
     error UnsupportedBillingMode(BillingMode billingMode);
+    /// @notice A metered plan's `perCycleCap` (token base units) is 0 or above `maxCap`.
+    error PerCycleCapOutOfRange(uint256 perCycleCap, uint256 maxCap);
+    /// @notice A metered plan's `freeCredits` (token base units) is above `maxCredits`.
+    error FreeCreditsOutOfRange(uint256 freeCredits, uint256 maxCredits);
     /// @notice `priceFeed` has no code, or does not answer `decimals()`.
     error InvalidPriceFeed(address priceFeed);
     /// @notice `maxPriceAge` (seconds) of a USD-priced plan is outside [`minAge`, `maxAge`].

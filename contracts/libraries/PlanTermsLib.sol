@@ -32,32 +32,61 @@ library PlanTermsLib {
     /// @notice Largest allowance buffer of a USD-priced plan: 50%, in basis points.
     uint256 internal constant MAX_ALLOWANCE_BUFFER_BPS = 5_000;
 
-    /// @notice Reverts with an `ITermsErrors` error naming the first term out of bounds. For a USD-priced
-    /// plan, returns the token's and the feed's decimals (0 and 0 otherwise).
-    function validate(PlanTerms memory terms) internal view returns (uint8 tokenDecimals, uint8 feedDecimals) {
-        if (terms.token.code.length == 0) revert ITermsErrors.InvalidToken(terms.token);
-        if (terms.payee == address(0)) revert ITermsErrors.InvalidPayee(terms.payee);
+    /// @notice Checks the terms of a fixed plan: reverts with an `ITermsErrors` error naming the first term
+    /// out of bounds. For a USD-priced plan, returns the token's and the feed's decimals (0 and 0 otherwise).
+    function validateFixed(PlanTerms memory terms) internal view returns (uint8 tokenDecimals, uint8 feedDecimals) {
+        _validateCommon(terms, BillingMode.Fixed);
         if (terms.price == 0 || terms.price > MAX_PRICE) revert ITermsErrors.PriceOutOfRange(terms.price, MAX_PRICE);
-        if (terms.period < MIN_PERIOD || terms.period > MAX_PERIOD) {
-            revert ITermsErrors.PeriodOutOfRange(terms.period, MIN_PERIOD, MAX_PERIOD);
-        }
         if (terms.trialPeriod > MAX_TRIAL) revert ITermsErrors.TrialOutOfRange(terms.trialPeriod, MAX_TRIAL);
-        if (terms.gracePeriod < MIN_GRACE_PERIOD || terms.gracePeriod >= terms.period) {
-            revert ITermsErrors.GracePeriodOutOfRange(terms.gracePeriod, MIN_GRACE_PERIOD, terms.period - 1);
-        }
         if (terms.keeperFeeBps > MAX_KEEPER_FEE_BPS) {
             revert ITermsErrors.KeeperFeeOutOfRange(terms.keeperFeeBps, MAX_KEEPER_FEE_BPS);
         }
-        if (terms.billingMode != BillingMode.Fixed) revert ITermsErrors.UnsupportedBillingMode(terms.billingMode);
-        if (terms.perCycleCap != 0) revert ITermsErrors.TermNotApplicable("perCycleCap", terms.perCycleCap);
+        _notApplicable("perCycleCap", terms.perCycleCap);
+        _notApplicable("freeCredits", terms.freeCredits);
         if (terms.priceFeed == address(0)) {
-            if (terms.maxPriceAge != 0) revert ITermsErrors.TermNotApplicable("maxPriceAge", terms.maxPriceAge);
-            if (terms.allowanceBufferBps != 0) {
-                revert ITermsErrors.TermNotApplicable("allowanceBufferBps", terms.allowanceBufferBps);
-            }
+            _notApplicable("maxPriceAge", terms.maxPriceAge);
+            _notApplicable("allowanceBufferBps", terms.allowanceBufferBps);
             return (0, 0);
         }
         return _validateUsdPricing(terms);
+    }
+
+    /// @notice Checks the terms of a metered plan: token, payee, period and grace as for a fixed plan, a
+    /// `perCycleCap` in [1, MAX_PRICE], `freeCredits` at most MAX_PRICE, and every fixed-plan term 0
+    /// (price, trial, keeper fee and restriction, USD pricing): reverts with an `ITermsErrors` error
+    /// naming the first term that is not.
+    function validateMetered(PlanTerms memory terms) internal view {
+        _validateCommon(terms, BillingMode.Metered);
+        if (terms.perCycleCap == 0 || terms.perCycleCap > MAX_PRICE) {
+            revert ITermsErrors.PerCycleCapOutOfRange(terms.perCycleCap, MAX_PRICE);
+        }
+        if (terms.freeCredits > MAX_PRICE) revert ITermsErrors.FreeCreditsOutOfRange(terms.freeCredits, MAX_PRICE);
+        _notApplicable("price", terms.price);
+        _notApplicable("trialPeriod", terms.trialPeriod);
+        _notApplicable("keeperFeeBps", terms.keeperFeeBps);
+        _notApplicable("keeperRestricted", terms.keeperRestricted ? 1 : 0);
+        _notApplicable("priceFeed", uint160(terms.priceFeed));
+        _notApplicable("maxPriceAge", terms.maxPriceAge);
+        _notApplicable("allowanceBufferBps", terms.allowanceBufferBps);
+    }
+
+    /// @dev The terms every plan has: a token contract, a payee, the period, and a grace window inside it;
+    /// and the billing mode of the contract being built.
+    function _validateCommon(PlanTerms memory terms, BillingMode mode) private view {
+        if (terms.billingMode != mode) revert ITermsErrors.UnsupportedBillingMode(terms.billingMode);
+        if (terms.token.code.length == 0) revert ITermsErrors.InvalidToken(terms.token);
+        if (terms.payee == address(0)) revert ITermsErrors.InvalidPayee(terms.payee);
+        if (terms.period < MIN_PERIOD || terms.period > MAX_PERIOD) {
+            revert ITermsErrors.PeriodOutOfRange(terms.period, MIN_PERIOD, MAX_PERIOD);
+        }
+        if (terms.gracePeriod < MIN_GRACE_PERIOD || terms.gracePeriod >= terms.period) {
+            revert ITermsErrors.GracePeriodOutOfRange(terms.gracePeriod, MIN_GRACE_PERIOD, terms.period - 1);
+        }
+    }
+
+    /// @dev Reverts `TermNotApplicable(term, value)` unless `value` is 0.
+    function _notApplicable(string memory term, uint256 value) private pure {
+        if (value != 0) revert ITermsErrors.TermNotApplicable(term, value);
     }
 
     /// @dev The feed, its age bound, the buffer, and decimals the conversion can handle.

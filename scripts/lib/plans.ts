@@ -4,7 +4,7 @@ import type { ContractTransactionResponse, Signer } from "ethers";
 import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 
 import type { PlanTermsStruct } from "../../typechain-types/contracts/PlanFactory.js";
-import type { FixedPricePlan, PlanFactory, TestUSDC } from "../../typechain-types/index.js";
+import type { FixedPricePlan, MeteredPlan, PlanFactory, TestUSDC } from "../../typechain-types/index.js";
 
 export const DAY = 86_400n;
 export const BillingMode = { Fixed: 0, Metered: 1 } as const;
@@ -31,6 +31,7 @@ export const ChargeReason = {
   BalanceTooLow: 9,
   TransferFailed: 10,
   PriceStale: 11,
+  UsageAboveCap: 12,
 } as const;
 
 export const subscriptionStatusName = (code: bigint | number): string =>
@@ -54,8 +55,20 @@ export function fixedTerms(token: string, payee: string, overrides: Partial<Plan
     priceFeed: "0x0000000000000000000000000000000000000000",
     maxPriceAge: 0n,
     allowanceBufferBps: 0n,
+    freeCredits: 0n,
     ...overrides,
   };
+}
+
+/** Terms of a metered (pay-as-you-go) plan: 30-day cycles, 3-day grace to bill them, a cap of 100.000000
+ * per cycle and no free credits unless overridden; every fixed-plan term 0. */
+export function meteredTerms(token: string, payee: string, overrides: Partial<PlanTermsStruct> = {}): PlanTermsStruct {
+  return fixedTerms(token, payee, {
+    price: 0n,
+    billingMode: BillingMode.Metered,
+    perCycleCap: 100_000_000n,
+    ...overrides,
+  });
 }
 
 export async function deployToken(ethers: HardhatEthers): Promise<TestUSDC> {
@@ -70,22 +83,40 @@ export async function deployFactory(ethers: HardhatEthers): Promise<PlanFactory>
   return factory as unknown as PlanFactory;
 }
 
-/** Creates a plan through `factory` as `merchant` and returns it with the creation transaction. */
+/** Creates a plan through `factory` as `merchant` and returns its address with the creation transaction. */
+async function createPlanAt(
+  factory: PlanFactory,
+  merchant: Signer,
+  terms: PlanTermsStruct,
+): Promise<{ address: string; tx: ContractTransactionResponse }> {
+  const tx = await factory.connect(merchant).createPlan(terms);
+  const receipt = await tx.wait();
+  if (receipt === null) throw new Error("createPlan: no receipt");
+  for (const log of receipt.logs) {
+    const parsed = factory.interface.parseLog(log);
+    if (parsed?.name === "PlanCreated") return { address: parsed.args.plan as string, tx };
+  }
+  throw new Error("createPlan: no PlanCreated event");
+}
+
+/** Creates a fixed plan through `factory` as `merchant` and returns it with the creation transaction. */
 export async function createPlan(
   ethers: HardhatEthers,
   factory: PlanFactory,
   merchant: Signer,
   terms: PlanTermsStruct,
 ): Promise<{ plan: FixedPricePlan; tx: ContractTransactionResponse }> {
-  const tx = await factory.connect(merchant).createPlan(terms);
-  const receipt = await tx.wait();
-  if (receipt === null) throw new Error("createPlan: no receipt");
-  for (const log of receipt.logs) {
-    const parsed = factory.interface.parseLog(log);
-    if (parsed?.name === "PlanCreated") {
-      const plan = await ethers.getContractAt("FixedPricePlan", parsed.args.plan as string);
-      return { plan: plan as unknown as FixedPricePlan, tx };
-    }
-  }
-  throw new Error("createPlan: no PlanCreated event");
+  const { address, tx } = await createPlanAt(factory, merchant, terms);
+  return { plan: (await ethers.getContractAt("FixedPricePlan", address)) as unknown as FixedPricePlan, tx };
+}
+
+/** Creates a metered plan through `factory` as `merchant` and returns it with the creation transaction. */
+export async function createMeteredPlan(
+  ethers: HardhatEthers,
+  factory: PlanFactory,
+  merchant: Signer,
+  terms: PlanTermsStruct,
+): Promise<{ plan: MeteredPlan; tx: ContractTransactionResponse }> {
+  const { address, tx } = await createPlanAt(factory, merchant, terms);
+  return { plan: (await ethers.getContractAt("MeteredPlan", address)) as unknown as MeteredPlan, tx };
 }

@@ -5,6 +5,7 @@ import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.so
 
 import {FixedPricePlan} from "../../contracts/FixedPricePlan.sol";
 import {IPlan} from "../../contracts/interfaces/IPlan.sol";
+import {IPlanCore} from "../../contracts/interfaces/IPlanCore.sol";
 import {ITermsErrors} from "../../contracts/interfaces/ITermsErrors.sol";
 import {ChargeReason, PlanTerms, Subscription, SubscriptionStatus} from "../../contracts/interfaces/PlanTypes.sol";
 import {PlanTermsLib} from "../../contracts/libraries/PlanTermsLib.sol";
@@ -85,8 +86,8 @@ contract ChargeFrequencyTest is Test {
         pure
         returns (bytes memory)
     {
-        if (now_ < due) return abi.encodeWithSelector(IPlan.NotDue.selector, who, due, now_);
-        return abi.encodeWithSelector(IPlan.SubscriptionExpired.selector, who, due + grace, now_);
+        if (now_ < due) return abi.encodeWithSelector(IPlanCore.NotDue.selector, who, due, now_);
+        return abi.encodeWithSelector(IPlanCore.SubscriptionExpired.selector, who, due + grace, now_);
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -100,11 +101,11 @@ contract ChargeFrequencyTest is Test {
         uint256 due = _subscribe(plan, subscriber, PRICE);
         assertEq(due, T0 + PERIOD, "first period paid at subscribe");
 
-        vm.expectRevert(abi.encodeWithSelector(IPlan.NotDue.selector, subscriber, due, T0));
+        vm.expectRevert(abi.encodeWithSelector(IPlanCore.NotDue.selector, subscriber, due, T0));
         plan.charge(subscriber);
 
         vm.warp(due - 1);
-        vm.expectRevert(abi.encodeWithSelector(IPlan.NotDue.selector, subscriber, due, due - 1));
+        vm.expectRevert(abi.encodeWithSelector(IPlanCore.NotDue.selector, subscriber, due, due - 1));
         plan.charge(subscriber);
     }
 
@@ -117,10 +118,10 @@ contract ChargeFrequencyTest is Test {
         vm.warp(due);
         plan.charge(subscriber);
 
-        vm.expectRevert(abi.encodeWithSelector(IPlan.NotDue.selector, subscriber, due + PERIOD, due));
+        vm.expectRevert(abi.encodeWithSelector(IPlanCore.NotDue.selector, subscriber, due + PERIOD, due));
         plan.charge(subscriber);
         vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(IPlan.NotDue.selector, subscriber, due + PERIOD, due));
+        vm.expectRevert(abi.encodeWithSelector(IPlanCore.NotDue.selector, subscriber, due + PERIOD, due));
         plan.charge(subscriber);
     }
 
@@ -134,14 +135,14 @@ contract ChargeFrequencyTest is Test {
 
         vm.warp(due + GRACE + 1);
         vm.expectRevert(
-            abi.encodeWithSelector(IPlan.SubscriptionExpired.selector, subscriber, due + GRACE, due + GRACE + 1)
+            abi.encodeWithSelector(IPlanCore.SubscriptionExpired.selector, subscriber, due + GRACE, due + GRACE + 1)
         );
         plan.charge(subscriber);
         assertEq(uint256(plan.statusOf(subscriber)), uint256(SubscriptionStatus.Expired), "Expired");
 
         vm.warp(due + 5 * PERIOD);
         vm.expectRevert(
-            abi.encodeWithSelector(IPlan.SubscriptionExpired.selector, subscriber, due + GRACE, due + 5 * PERIOD)
+            abi.encodeWithSelector(IPlanCore.SubscriptionExpired.selector, subscriber, due + GRACE, due + 5 * PERIOD)
         );
         plan.charge(subscriber);
         assertEq(usdc.balanceOf(subscriber), balance, "nothing pulled after the window");

@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {FixedPricePlan} from "../../contracts/FixedPricePlan.sol";
 import {IPlan} from "../../contracts/interfaces/IPlan.sol";
+import {IPlanCore} from "../../contracts/interfaces/IPlanCore.sol";
 import {ChargeReason, PlanStatus, Subscription} from "../../contracts/interfaces/PlanTypes.sol";
 import {BillingMath} from "../../contracts/libraries/BillingMath.sol";
 import {PlanFactory} from "../../contracts/PlanFactory.sol";
@@ -440,7 +441,7 @@ contract PlanHandler is CheatCodes {
         for (uint256 i = 0; i < logs.length; ++i) {
             if (logs[i].emitter != address(plan)) continue;
             bytes32 topic0 = logs[i].topics[0];
-            if (topic0 == IPlan.Charged.selector) {
+            if (topic0 == IPlanCore.Charged.selector) {
                 address who = address(uint160(uint256(logs[i].topics[1])));
                 uint256 amount = _bookCharge(snap, who, logs[i].data, subscriber);
                 if (_actorIndex[who] != 0) chargedNow[_actorIndex[who] - 1] += amount;

@@ -27,7 +27,8 @@ library PlanFixture {
             perCycleCap: 0,
             priceFeed: address(0),
             maxPriceAge: 0,
-            allowanceBufferBps: 0
+            allowanceBufferBps: 0,
+            freeCredits: 0
         });
     }
 }

@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+
+import {IMeteredPlan} from "./interfaces/IMeteredPlan.sol";
+import {IPlanCore} from "./interfaces/IPlanCore.sol";
+import {BillingMode, ChargeReason, PlanStatus, PlanTerms, Subscription, SubscriptionStatus} from "./interfaces/PlanTypes.sol";
+import {BillingMath} from "./libraries/BillingMath.sol";
+import {PackedSubscription} from "./libraries/PackedSubscription.sol";
+import {PlanTermsLib} from "./libraries/PlanTermsLib.sol";
+import {PlanCore} from "./PlanCore.sol";
+
+/// @title A metered (pay-as-you-go) subscription plan
+/// @notice One contract per plan, created by `PlanFactory` for `BillingMode.Metered`. Usage is billed in
+/// arrears: a subscription runs in cycles of `period` seconds from its start, and once a cycle has ended
+/// the owner or an authorized reporter bills its usage with `chargeUsage`. Rules: see `IPlanCore` and
+/// `IMeteredPlan`; the lifecycle shared with fixed plans is in `PlanCore`.
+///
+/// Trust model (the lifecycle's, shared with fixed plans: `PlanCore`)
+/// - Owner and reporters: they alone bill usage, because they supply the amount. They choose the amount,
+///   but never above `perCycleCap`, never above what the subscriber's `maxAmount` lets the plan pull after
+///   credits, at most once per cycle, never before the cycle ends, only inside the grace window after it,
+///   and never after cancel; the tokens go only to the payee. A reporter that lies about usage can
+///   overcharge by at most the cap per cycle: the customer's protection is the cap, their `maxAmount`,
+///   their allowance, and cancelling.
+/// - Customer: nothing moves at sign-up; their free credits (granted once per subscriber per plan) are
+///   spent before their tokens. Cancelling ends billing at once: the usage of the cycle in progress is
+///   never billed (rule 4), so a merchant's exposure to an unpaid cycle is at most `perCycleCap`.
+/// - Tokens: as for fixed plans, standard ERC-20s including ones that return nothing from
+///   `transferFrom`; fee-on-transfer and rebasing tokens are NOT supported.
+contract MeteredPlan is IMeteredPlan, PlanCore {
+    using SafeERC20 for IERC20;
+    using PackedSubscription for uint256;
+
+    // ------------------------------------------------------------------------------------------------
+    // Immutables (the terms)
+    // ------------------------------------------------------------------------------------------------
+
+    uint256 private immutable PER_CYCLE_CAP;
+    uint256 private immutable FREE_CREDITS;
+
+    // ------------------------------------------------------------------------------------------------
+    // Storage
+    // ------------------------------------------------------------------------------------------------
+
+    mapping(address reporter => bool authorized) private _reporters;
+    /// @dev Free credits left per subscriber (token base units); a second slot, read only when billing.
+    mapping(address subscriber => uint256 credits) private _credits;
+
+    // ------------------------------------------------------------------------------------------------
+    // Modifiers
+    // ------------------------------------------------------------------------------------------------
+
+    modifier onlyReporter() {
+        if (msg.sender != owner() && !_reporters[msg.sender]) revert NotAuthorizedReporter(msg.sender);
+        _;
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Constructor
+    // ------------------------------------------------------------------------------------------------
+
+    /// @param owner_ The merchant: may change the payee, status and reporters, bill usage, and cancel
+    /// subscriptions.
+    /// @param terms The plan's terms; reverts with an `ITermsErrors` error if one is out of bounds or does
+    /// not apply to a metered plan.
+    constructor(address owner_, PlanTerms memory terms) PlanCore(owner_, terms) {
+        PlanTermsLib.validateMetered(terms);
+        PER_CYCLE_CAP = terms.perCycleCap;
+        FREE_CREDITS = terms.freeCredits;
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Billing
+    // ------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IMeteredPlan
+    function chargeUsage(address subscriber, uint256 usage, bytes32 usageRef)
+        external
+        nonReentrant
+        onlyReporter
+        returns (uint256)
+    {
+        // Checks
+        uint256 word = _subscriptions[subscriber];
+        uint256 credits = _credits[subscriber];
+        (ChargeReason reason, uint256 fromCredits, uint256 pulled) = _usageReason(word, credits, usage);
+        if (reason == ChargeReason.UsageAboveCap) revert UsageAboveCap(subscriber, usage, PER_CYCLE_CAP);
+        if (reason != ChargeReason.Ok) _revertWith(reason, subscriber, word, pulled);
+
+        // Effects
+        uint256 billed = _afterCharge(word);
+        _subscriptions[subscriber] = billed;
+        if (fromCredits != 0) _credits[subscriber] = credits - fromCredits;
+
+        // Interaction
+        if (pulled != 0) TOKEN.safeTransferFrom(subscriber, _payee, pulled);
+        emit UsageCharged(subscriber, word.periodsPaid(), usage, fromCredits, pulled, billed.nextChargeAt(), usageRef);
+        return pulled;
+    }
+
+    /// @inheritdoc IMeteredPlan
+    function chargeUsageMany(address[] calldata subscribers, uint256[] calldata usages, bytes32[] calldata usageRefs)
+        external
+        nonReentrant
+        onlyReporter
+        returns (uint256 charged)
+    {
+        uint256 count = subscribers.length;
+        if (usages.length != count || usageRefs.length != count) {
+            revert LengthMismatch(count, usages.length, usageRefs.length);
+        }
+        address payee_ = _payee;
+        for (uint256 i = 0; i < count; ++i) {
+            address subscriber = subscribers[i];
+            uint256 usage = usages[i];
+
+            // Checks: every item the reporter sent is either billed or reported, never skipped silently.
+            uint256 word = _subscriptions[subscriber];
+            uint256 credits = _credits[subscriber];
+            (ChargeReason reason, uint256 fromCredits, uint256 pulled) = _usageReason(word, credits, usage);
+            if (reason != ChargeReason.Ok) {
+                emit UsageChargeFailed(subscriber, reason, usage, usageRefs[i]);
+                continue;
+            }
+
+            // Effects
+            uint256 billed = _afterCharge(word);
+            _subscriptions[subscriber] = billed;
+            if (fromCredits != 0) _credits[subscriber] = credits - fromCredits;
+
+            // Interaction: on failure, restore the word and the credits (rule 12) and record why, unless
+            // the failure may have been caused by the caller's gas limit rather than the subscriber.
+            if (pulled != 0) {
+                uint256 gasBefore = gasleft();
+                if (!TOKEN.trySafeTransferFrom(subscriber, payee_, pulled)) {
+                    // The token call got 63/64 of `gasBefore`; if less than 1/63 is left it may have run out.
+                    if (gasleft() < gasBefore / 63) revert BatchOutOfGas(subscriber);
+                    _subscriptions[subscriber] = word;
+                    if (fromCredits != 0) _credits[subscriber] = credits;
+                    emit UsageChargeFailed(subscriber, _transferFailureReason(subscriber, pulled), usage, usageRefs[i]);
+                    continue;
+                }
+            }
+            emit UsageCharged(
+                subscriber, word.periodsPaid(), usage, fromCredits, pulled, billed.nextChargeAt(), usageRefs[i]
+            );
+            // Cannot overflow: at most `count` increments.
+            unchecked {
+                ++charged;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Owner actions
+    // ------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IMeteredPlan
+    function setReporter(address reporter, bool authorized) external onlyOwner {
+        _reporters[reporter] = authorized;
+        emit ReporterAuthorized(reporter, authorized);
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Views
+    // ------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IMeteredPlan
+    function usageChargeability(address subscriber, uint256 usage)
+        public
+        view
+        returns (bool, ChargeReason, uint256, uint256)
+    {
+        (ChargeReason reason, uint256 fromCredits, uint256 pulled) =
+            _usageReason(_subscriptions[subscriber], _credits[subscriber], usage);
+        if (reason == ChargeReason.Ok && pulled != 0) reason = _fundsReason(subscriber, pulled);
+        return (reason == ChargeReason.Ok, reason, fromCredits, pulled);
+    }
+
+    /// @inheritdoc IPlanCore
+    function chargeability(address subscriber)
+        public
+        view
+        override(IPlanCore, PlanCore)
+        returns (bool, ChargeReason, uint256)
+    {
+        (bool ok, ChargeReason reason,,) = usageChargeability(subscriber, 0);
+        return (ok, reason, 0);
+    }
+
+    /// @inheritdoc IPlanCore
+    function isDue(address subscriber) external view returns (bool) {
+        (bool ok,,) = chargeability(subscriber);
+        return ok;
+    }
+
+    /// @inheritdoc IPlanCore
+    function amountDue(address) external pure returns (uint256) {
+        return 0;
+    }
+
+    /// @inheritdoc IPlanCore
+    function hasAccess(address subscriber) external view returns (bool) {
+        SubscriptionStatus current = _statusOf(_load(subscriber));
+        return current == SubscriptionStatus.Active || current == SubscriptionStatus.PastDue;
+    }
+
+    /// @inheritdoc IPlanCore
+    function requiredAllowance(uint256 periods) external view returns (uint256) {
+        return BillingMath.requiredAllowance(PER_CYCLE_CAP, periods, 0);
+    }
+
+    /// @inheritdoc IMeteredPlan
+    function creditsOf(address subscriber) external view returns (uint256) {
+        return _credits[subscriber];
+    }
+
+    /// @inheritdoc IMeteredPlan
+    function freeCredits() external view returns (uint256) {
+        return FREE_CREDITS;
+    }
+
+    /// @inheritdoc IMeteredPlan
+    function isReporter(address account) external view returns (bool) {
+        return account == owner() || _reporters[account];
+    }
+
+    /// @inheritdoc IPlanCore
+    function nonces(address subscriber) public view override(IPlanCore, PlanCore) returns (uint256) {
+        return super.nonces(subscriber);
+    }
+
+    /// @inheritdoc IPlanCore
+    function price() external pure returns (uint256) {
+        return 0;
+    }
+
+    /// @inheritdoc IPlanCore
+    function trialPeriod() external pure returns (uint256) {
+        return 0;
+    }
+
+    /// @inheritdoc IPlanCore
+    function billingMode() external pure returns (BillingMode) {
+        return BillingMode.Metered;
+    }
+
+    /// @inheritdoc IPlanCore
+    function perCycleCap() external view returns (uint256) {
+        return PER_CYCLE_CAP;
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Internal
+    // ------------------------------------------------------------------------------------------------
+
+    /// @dev Nothing is charged at sign-up, whatever the max amount: usage is billed after each cycle.
+    function _checkSubscribe(uint96, uint256) internal pure override returns (uint256) {
+        return 0;
+    }
+
+    /// @dev The first cycle starts now and is billable when it ends; a first-time subscriber gets the free
+    /// credits (the trial-used flag marks them as granted, so cancelling and subscribing again grants
+    /// nothing more).
+    function _start(address subscriber, Subscription memory sub) internal override returns (bool, bool) {
+        if (sub.flags & BillingMath.FLAG_TRIAL_USED == 0 && FREE_CREDITS != 0) {
+            _credits[subscriber] = FREE_CREDITS;
+            emit CreditsGranted(subscriber, FREE_CREDITS);
+        }
+        sub.flags = BillingMath.FLAG_TRIAL_USED | BillingMath.FLAG_PAID;
+        sub.nextChargeAt = uint40(block.timestamp + PERIOD);
+        return (false, false);
+    }
+
+    /// @dev Why billing `usage` for the packed subscription `word`, with `credits` left, is refused now, or
+    /// `Ok`; and how it splits into credits and the amount pulled. Order: the rules of the schedule and
+    /// status, then the plan's cap, then the subscriber's max amount (on the part pulled).
+    function _usageReason(uint256 word, uint256 credits, uint256 usage)
+        internal
+        view
+        returns (ChargeReason reason, uint256 fromCredits, uint256 pulled)
+    {
+        fromCredits = usage < credits ? usage : credits;
+        pulled = usage - fromCredits;
+        reason = BillingMath.chargeReason(word, block.timestamp, GRACE_PERIOD, _status == PlanStatus.Retired, 0);
+        if (reason != ChargeReason.Ok) return (reason, fromCredits, pulled);
+        if (usage > PER_CYCLE_CAP) return (ChargeReason.UsageAboveCap, fromCredits, pulled);
+        if (pulled > word.maxAmount()) reason = ChargeReason.MaxAmountExceeded;
+    }
+}
