@@ -5,7 +5,7 @@ import { expect } from "chai";
 import { network } from "hardhat";
 
 import { ChargeReason } from "../scripts/lib/plans.js";
-import { balances, deployStack, GRACE, PERIOD, planEvents, PRICE, stored, subscribe } from "./helpers/stack.js";
+import { balances, deployStack, GRACE, PERIOD, planEvents, PRICE, revertName, stored, subscribe } from "./helpers/stack.js";
 import type { StoredSubscription } from "./helpers/stack.js";
 
 const { ethers, networkHelpers } = await network.create();
@@ -246,32 +246,3 @@ describe("chargeMany", () => {
     });
   });
 });
-
-/** The custom error name in a failed transaction's error, "OutOfGas" for a revert without data. */
-function revertName(iface: { parseError(data: string): { name: string } | null }, error: unknown): string {
-  for (const data of revertDataCandidates(error)) {
-    if (data === "0x") return "OutOfGas";
-    try {
-      const parsed = iface.parseError(data);
-      if (parsed !== null) return parsed.name;
-    } catch {
-      // not this one
-    }
-  }
-  return "Unknown";
-}
-
-function revertDataCandidates(error: unknown): string[] {
-  const found: string[] = [];
-  const visit = (value: unknown, depth: number) => {
-    if (depth > 4 || value === null || typeof value !== "object") return;
-    const record = value as Record<string, unknown>;
-    for (const key of ["data", "error", "info", "cause"]) {
-      const inner = record[key];
-      if (typeof inner === "string" && inner.startsWith("0x")) found.push(inner);
-      else visit(inner, depth + 1);
-    }
-  };
-  visit(error, 0);
-  return found;
-}

@@ -3,7 +3,7 @@
 import { Interface } from "ethers";
 
 export const FACTORY_ABI = [
-  "event PlanCreated(address indexed plan, address indexed owner, address indexed token, (address token, address payee, uint256 price, uint32 period, uint32 trialPeriod, uint32 gracePeriod, uint8 billingMode, bool keeperRestricted, uint16 keeperFeeBps, uint256 perCycleCap, address priceFeed, uint32 maxPriceAge, uint16 allowanceBufferBps) terms)",
+  "event PlanCreated(address indexed plan, address indexed owner, address indexed token, (address token, address payee, uint256 price, uint32 period, uint32 trialPeriod, uint32 gracePeriod, uint8 billingMode, bool keeperRestricted, uint16 keeperFeeBps, uint256 perCycleCap, address priceFeed, uint32 maxPriceAge, uint16 allowanceBufferBps, uint256 freeCredits) terms)",
 ] as const;
 
 export const PLAN_ABI = [
@@ -38,9 +38,14 @@ export const CHARGE_REASONS = [
   "BalanceTooLow",
   "TransferFailed",
   "PriceStale",
+  "UsageAboveCap",
 ] as const;
 export type ChargeReasonName = (typeof CHARGE_REASONS)[number];
 export const reasonName = (code: number | bigint): ChargeReasonName | "Unknown" => CHARGE_REASONS[Number(code)] ?? "Unknown";
+
+/** `BillingMode` code of a fixed plan: the only kind the keeper charges (metered plans are billed by
+ * their owner or reporters, who supply the usage: see `keeper usage`). */
+export const BILLING_FIXED = 0;
 
 /** `PlanStatus` code of a retired plan. */
 export const PLAN_RETIRED = 2;

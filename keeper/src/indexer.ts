@@ -5,7 +5,7 @@
 // rolled back and the remaining logs are replayed.
 import type { LogDescription } from "ethers";
 
-import { factoryInterface, PLAN_EVENT_TOPICS, planInterface, reasonName } from "./abi.ts";
+import { BILLING_FIXED, factoryInterface, PLAN_EVENT_TOPICS, planInterface, reasonName } from "./abi.ts";
 import type { Logger } from "./log.ts";
 import type { Block, Log, Rpc } from "./rpc.ts";
 import type { StoredLog, Store } from "./store.ts";
@@ -61,7 +61,10 @@ export async function sync(deps: IndexerDeps, head: Block): Promise<SyncResult> 
     const toBlock = to === head.number ? head : await rpc.block(to);
     const created = await rpc.logs({ address: deps.factory, topics: [PLAN_CREATED], fromBlock: from, toBlock: to });
     const plans = new Set(store.planAddresses());
-    for (const l of created) plans.add(planOf(l));
+    for (const l of created) {
+      const plan = fixedPlanOf(l);
+      if (plan !== undefined) plans.add(plan);
+    }
     const planLogs: Log[] = [];
     const addresses = [...plans];
     for (let i = 0; i < addresses.length; i += ADDRESSES_PER_QUERY) {
@@ -97,15 +100,19 @@ async function findCommonAncestor(deps: IndexerDeps, head: bigint): Promise<bigi
   return deps.factoryBlock - 1n;
 }
 
-function planOf(log: Log): string {
-  const parsed = factoryInterface.parseLog(log);
-  return String(parsed!.args.plan).toLowerCase();
+/** The plan a PlanCreated log announces, if it is a fixed plan (the only kind the keeper charges). */
+function fixedPlanOf(log: StoredLog): string | undefined {
+  const parsed = factoryInterface.parseLog(log)!;
+  const terms = parsed.args.terms as unknown as { billingMode: bigint };
+  return Number(terms.billingMode) === BILLING_FIXED ? String(parsed.args.plan).toLowerCase() : undefined;
 }
 
 /** Applies one event to the derived tables (plans, subscriptions). Idempotent for a given log. */
 export function apply(store: Store, log: StoredLog): void {
   if (log.topics[0] === PLAN_CREATED) {
     const e = factoryInterface.parseLog(log)!;
+    // Metered plans are not the keeper's to charge: it never indexes them, so it never calls them.
+    if (fixedPlanOf(log) === undefined) return;
     const terms = e.args.terms as unknown as Record<string, bigint | boolean | string>;
     store.upsertPlan({
       address: String(e.args.plan).toLowerCase(),

@@ -4,7 +4,7 @@ import type { HardhatEthers, HardhatEthersSigner } from "@nomicfoundation/hardha
 
 import { createPlan, DAY, deployFactory, fixedTerms } from "../../scripts/lib/plans.js";
 import type { PlanTermsStruct } from "../../typechain-types/contracts/PlanFactory.js";
-import type { FixedPricePlan, PlanFactory, TestUSDC } from "../../typechain-types/index.js";
+import type { FixedPricePlan, MeteredPlan, PlanFactory, TestUSDC } from "../../typechain-types/index.js";
 
 /** The defaults of `fixedTerms`, spelled out so that tests can compute expected times and amounts. */
 export const PRICE = 10_000_000n;
@@ -108,7 +108,7 @@ export interface StoredSubscription {
   flags: bigint;
 }
 
-export async function stored(plan: FixedPricePlan, subscriber: string): Promise<StoredSubscription> {
+export async function stored(plan: FixedPricePlan | MeteredPlan, subscriber: string): Promise<StoredSubscription> {
   const s = await plan.subscriptionOf(subscriber);
   return {
     maxAmount: s.maxAmount,
@@ -122,7 +122,7 @@ export async function stored(plan: FixedPricePlan, subscriber: string): Promise<
 
 /** Subscribes `account` with a max amount of `maxAmount` and returns the stored subscription. */
 export async function subscribe(
-  plan: FixedPricePlan,
+  plan: FixedPricePlan | MeteredPlan,
   account: HardhatEthersSigner,
   maxAmount: bigint = PRICE,
 ): Promise<StoredSubscription> {
@@ -144,7 +144,7 @@ export async function minedAt(
 
 /** Names of the plan events in a receipt, with their arguments, for "this event was never emitted". */
 export function planEvents(
-  plan: FixedPricePlan,
+  plan: FixedPricePlan | MeteredPlan,
   planAddress: string,
   receipt: { logs: readonly { address: string; topics: readonly string[]; data: string }[] },
 ): { name: string; args: unknown[] }[] {
@@ -163,4 +163,33 @@ export async function subscribedStack(ethers: HardhatEthers) {
   const stack = await deployStack(ethers);
   const sub = await subscribe(stack.plan, stack.actors.alice);
   return { ...stack, ...stack.actors, sub, due: sub.nextChargeAt };
+}
+
+/** The custom error name in a failed transaction's error, "OutOfGas" for a revert without data. */
+export function revertName(iface: { parseError(data: string): { name: string } | null }, error: unknown): string {
+  for (const data of revertDataCandidates(error)) {
+    if (data === "0x") return "OutOfGas";
+    try {
+      const parsed = iface.parseError(data);
+      if (parsed !== null) return parsed.name;
+    } catch {
+      // not this one
+    }
+  }
+  return "Unknown";
+}
+
+function revertDataCandidates(error: unknown): string[] {
+  const found: string[] = [];
+  const visit = (value: unknown, depth: number) => {
+    if (depth > 4 || value === null || typeof value !== "object") return;
+    const record = value as Record<string, unknown>;
+    for (const key of ["data", "error", "info", "cause"]) {
+      const inner = record[key];
+      if (typeof inner === "string" && inner.startsWith("0x")) found.push(inner);
+      else visit(inner, depth + 1);
+    }
+  };
+  visit(error, 0);
+  return found;
 }
