@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 
 import { network } from "hardhat";
 
-import { createPlan, deployFactory, deployToken, fixedTerms } from "../scripts/lib/plans.js";
+import { createMeteredPlan, createPlan, deployFactory, deployToken, fixedTerms, meteredTerms } from "../scripts/lib/plans.js";
 
 const TARGET_SINGLE_RATIO = 1.3;
 const TARGET_BATCH100_PER_SUB = 26_000;
@@ -41,14 +41,14 @@ const { plan, tx: createTx } = await createPlan(ethers, factory, merchant, fixed
 const createPlanGas = await gasOf(createTx);
 const planAddress = await plan.getAddress();
 
-// Fund and subscribe `count` fresh wallets (no trial: subscribe pulls the first period).
-async function subscribers(count: number) {
+// Fund `count` fresh wallets and have them approve `spenderPlan` (the caller subscribes them).
+async function subscribers(count: number, spenderPlan: string = planAddress) {
   const wallets = [];
   for (let i = 0; i < count; i++) {
     const wallet = ethers.Wallet.createRandom().connect(ethers.provider);
     await funder.sendTransaction({ to: wallet.address, value: 10n ** 17n });
     await token.mint(wallet.address, 100n * price);
-    await token.connect(wallet).approve(planAddress, 12n * price);
+    await token.connect(wallet).approve(spenderPlan, 12n * price);
     wallets.push(wallet);
   }
   return wallets;
@@ -112,6 +112,42 @@ await networkHelpers.time.increase(30 * 86_400);
 await feed.setAnswer(100_000_000n);
 const usdCharge = await gasOf(await usdPlan.connect(keeper).charge(usdWallet.address));
 
+// 8. A metered plan: one cycle's usage billed by its reporter (10.000000 over no credits, so it is all
+// pulled), alone and in a batch of 100; and a bill that free credits cover entirely (no token call).
+const { plan: meteredPlan, tx: createMeteredTx } = await createMeteredPlan(
+  ethers,
+  factory,
+  merchant,
+  meteredTerms(await token.getAddress(), payee.address, { perCycleCap: 12n * price }),
+);
+const createMeteredGas = await gasOf(createMeteredTx);
+const meteredAddress = await meteredPlan.getAddress();
+await meteredPlan.connect(merchant).setReporter(keeper.address, true);
+const usageRef = ethers.encodeBytes32String("bench");
+const [meteredFirst] = await subscribers(1, meteredAddress);
+await meteredPlan.connect(meteredFirst!).subscribe(12n * price);
+const meteredBatch = await subscribers(100, meteredAddress);
+for (const w of meteredBatch) await meteredPlan.connect(w).subscribe(12n * price);
+await networkHelpers.time.increase(30 * 86_400);
+const chargeUsageGas = await gasOf(await meteredPlan.connect(keeper).chargeUsage(meteredFirst!.address, price, usageRef));
+const meteredAddresses = meteredBatch.map((w) => w.address);
+const chargeUsageManyGas = await gasOf(
+  await meteredPlan.connect(keeper).chargeUsageMany(meteredAddresses, meteredAddresses.map(() => price), meteredAddresses.map(() => usageRef), { gasLimit: 16_000_000 }),
+);
+const billed = await Promise.all(meteredAddresses.map((a) => meteredPlan.subscriptionOf(a)));
+if (billed.some((b) => b.periodsPaid !== 1n)) throw new Error("chargeUsageMany: not every subscriber was billed");
+const { plan: creditPlan } = await createMeteredPlan(
+  ethers,
+  factory,
+  merchant,
+  meteredTerms(await token.getAddress(), payee.address, { perCycleCap: 12n * price, freeCredits: 100n * price }),
+);
+const [creditWallet] = await subscribers(1, await creditPlan.getAddress());
+await creditPlan.connect(creditWallet!).subscribe(0n);
+await networkHelpers.time.increase(30 * 86_400);
+const chargeUsageCreditsGas = await gasOf(await creditPlan.connect(merchant).chargeUsage(creditWallet!.address, price, usageRef));
+const chargeUsageManyPerSub = Math.round(Number(chargeUsageManyGas) / meteredAddresses.length);
+
 const ratio = Number(singleCharge) / Number(bareTransferFrom);
 const perSub100 = batches["100"]!.perSubscriber;
 const rows: [string, string, string][] = [
@@ -129,10 +165,14 @@ const rows: [string, string, string][] = [
     `${(Number(subscribeBySigGas) / Number(bareTransferFrom)).toFixed(3)}×`,
   ],
   ["charge, USD-priced plan (feed read + conversion)", String(usdCharge), `${(Number(usdCharge) / Number(bareTransferFrom)).toFixed(3)}×`],
+  ["chargeUsage, metered (all pulled)", String(chargeUsageGas), `${(Number(chargeUsageGas) / Number(bareTransferFrom)).toFixed(3)}×`],
+  ["chargeUsageMany, batch of 100, per subscriber", String(chargeUsageManyPerSub), `${(chargeUsageManyPerSub / Number(bareTransferFrom)).toFixed(3)}×`],
+  ["chargeUsage, paid by free credits (no transfer)", String(chargeUsageCreditsGas), `${(Number(chargeUsageCreditsGas) / Number(bareTransferFrom)).toFixed(3)}×`],
   ["createPlan (full deployment)", String(createPlanGas), ""],
+  ["createPlan, metered (full deployment)", String(createMeteredGas), ""],
 ];
 
-const width = [50, 10, 30];
+const width = [52, 10, 30];
 console.log(["operation", "gas", "vs bare transferFrom"].map((h, i) => h.padEnd(width[i]!)).join(" "));
 for (const r of rows) console.log(r.map((c, i) => c.padEnd(width[i]!)).join(" "));
 
@@ -146,7 +186,11 @@ const results = {
   subscribe: Number(subscribeGas),
   subscribeBySig: Number(subscribeBySigGas),
   chargeUsdPriced: Number(usdCharge),
+  chargeUsage: Number(chargeUsageGas),
+  chargeUsageManyPerSubscriberAt100: chargeUsageManyPerSub,
+  chargeUsageFromCredits: Number(chargeUsageCreditsGas),
   createPlan: Number(createPlanGas),
+  createMeteredPlan: Number(createMeteredGas),
   targets: {
     chargeRatio: TARGET_SINGLE_RATIO,
     chargeManyPerSubscriberAt100: TARGET_BATCH100_PER_SUB,

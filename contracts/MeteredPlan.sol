@@ -53,8 +53,10 @@ contract MeteredPlan is IMeteredPlan, PlanCore {
     // Modifiers
     // ------------------------------------------------------------------------------------------------
 
+    /// @dev Reporters first: they make most bills, and the short circuit then skips the owner's slot (a
+    /// cold read, 2,100 gas; `npm run bench:gas`).
     modifier onlyReporter() {
-        if (msg.sender != owner() && !_reporters[msg.sender]) revert NotAuthorizedReporter(msg.sender);
+        if (!_reporters[msg.sender] && msg.sender != owner()) revert NotAuthorizedReporter(msg.sender);
         _;
     }
 
@@ -85,7 +87,7 @@ contract MeteredPlan is IMeteredPlan, PlanCore {
     {
         // Checks
         uint256 word = _subscriptions[subscriber];
-        uint256 credits = _credits[subscriber];
+        uint256 credits = _creditsOf(subscriber);
         (ChargeReason reason, uint256 fromCredits, uint256 pulled) = _usageReason(word, credits, usage);
         if (reason == ChargeReason.UsageAboveCap) revert UsageAboveCap(subscriber, usage, PER_CYCLE_CAP);
         if (reason != ChargeReason.Ok) _revertWith(reason, subscriber, word, pulled);
@@ -119,7 +121,7 @@ contract MeteredPlan is IMeteredPlan, PlanCore {
 
             // Checks: every item the reporter sent is either billed or reported, never skipped silently.
             uint256 word = _subscriptions[subscriber];
-            uint256 credits = _credits[subscriber];
+            uint256 credits = _creditsOf(subscriber);
             (ChargeReason reason, uint256 fromCredits, uint256 pulled) = _usageReason(word, credits, usage);
             if (reason != ChargeReason.Ok) {
                 emit UsageChargeFailed(subscriber, reason, usage, usageRefs[i]);
@@ -175,7 +177,7 @@ contract MeteredPlan is IMeteredPlan, PlanCore {
         returns (bool, ChargeReason, uint256, uint256)
     {
         (ChargeReason reason, uint256 fromCredits, uint256 pulled) =
-            _usageReason(_subscriptions[subscriber], _credits[subscriber], usage);
+            _usageReason(_subscriptions[subscriber], _creditsOf(subscriber), usage);
         if (reason == ChargeReason.Ok && pulled != 0) reason = _fundsReason(subscriber, pulled);
         return (reason == ChargeReason.Ok, reason, fromCredits, pulled);
     }
@@ -215,7 +217,7 @@ contract MeteredPlan is IMeteredPlan, PlanCore {
 
     /// @inheritdoc IMeteredPlan
     function creditsOf(address subscriber) external view returns (uint256) {
-        return _credits[subscriber];
+        return _creditsOf(subscriber);
     }
 
     /// @inheritdoc IMeteredPlan
@@ -273,6 +275,12 @@ contract MeteredPlan is IMeteredPlan, PlanCore {
         sub.flags = BillingMath.FLAG_TRIAL_USED | BillingMath.FLAG_PAID;
         sub.nextChargeAt = uint40(block.timestamp + PERIOD);
         return (false, false);
+    }
+
+    /// @dev `subscriber`'s credits left; a plan without free credits never reads the slot (always 0 there:
+    /// a cold read saved on every bill, 2,100 gas).
+    function _creditsOf(address subscriber) internal view returns (uint256) {
+        return FREE_CREDITS == 0 ? 0 : _credits[subscriber];
     }
 
     /// @dev Why billing `usage` for the packed subscription `word`, with `credits` left, is refused now, or
