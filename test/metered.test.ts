@@ -379,7 +379,7 @@ describe("metered plans", () => {
       // A payee without a balance makes the pull write a fresh slot: expensive enough for starvation to show.
       await plan.connect(merchant).setPayee(newPayee.address);
       await time.increaseTo(due);
-      const args = [[alice.address], [20_000_000n], [REF]] as const;
+      const args: [string[], bigint[], string[]] = [[alice.address], [20_000_000n], [REF]];
       const enough = Number(await plan.connect(reporter).chargeUsageMany.estimateGas(...args));
       const outcomes = new Map<string, number>();
       for (let gasLimit = enough; gasLimit >= enough - 40_000; gasLimit -= 200) {

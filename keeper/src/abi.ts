@@ -21,8 +21,23 @@ export const PLAN_ABI = [
   "function isKeeper(address account) view returns (bool)",
 ] as const;
 
+/** What `recur-keeper usage` reads and calls on a metered plan (never the keeper's passes: they leave
+ * metered plans alone). */
+export const METERED_PLAN_ABI = [
+  "event UsageCharged(address indexed subscriber, uint256 cycleIndex, uint256 usage, uint256 fromCredits, uint256 pulled, uint256 nextChargeAt, bytes32 indexed usageRef)",
+  "event UsageChargeFailed(address indexed subscriber, uint8 reason, uint256 usage, bytes32 indexed usageRef)",
+  "function chargeUsageMany(address[] subscribers, uint256[] usages, bytes32[] usageRefs) returns (uint256 charged)",
+  "function usageChargeability(address subscriber, uint256 usage) view returns (bool, uint8, uint256, uint256)",
+  "function subscriptionOf(address subscriber) view returns ((uint96 maxAmount, uint40 nextChargeAt, uint40 startedAt, uint40 pausedAt, uint32 periodsPaid, uint8 flags))",
+  "function isReporter(address account) view returns (bool)",
+  "function billingMode() pure returns (uint8)",
+  "function perCycleCap() view returns (uint256)",
+  "function token() view returns (address)",
+] as const;
+
 export const factoryInterface = new Interface(FACTORY_ABI);
 export const planInterface = new Interface(PLAN_ABI);
+export const meteredPlanInterface = new Interface(METERED_PLAN_ABI);
 
 /** `ChargeReason` codes, as in contracts/interfaces/PlanTypes.sol. */
 export const CHARGE_REASONS = [
@@ -46,6 +61,8 @@ export const reasonName = (code: number | bigint): ChargeReasonName | "Unknown" 
 /** `BillingMode` code of a fixed plan: the only kind the keeper charges (metered plans are billed by
  * their owner or reporters, who supply the usage: see `keeper usage`). */
 export const BILLING_FIXED = 0;
+/** `BillingMode` code of a metered plan: the only kind `keeper usage` bills. */
+export const BILLING_METERED = 1;
 
 /** `PlanStatus` code of a retired plan. */
 export const PLAN_RETIRED = 2;

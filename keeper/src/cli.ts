@@ -1,12 +1,15 @@
-// The keeper's command line: `run --once` (cron), `run` (daemon), `run --dry-run`, `status`.
-// Exit codes: 0 everything due was handled; 1 bad configuration; 2 a pass failed (the reason is the
-// last log line); 3 the node is on another chain.
-import { mkdirSync } from "node:fs";
+// The keeper's command line: `run --once` (cron), `run` (daemon), `run --dry-run`, `status`, and
+// `usage` (a merchant bills a metered plan's usage file: keeper/src/usage.ts).
+// Exit codes: 0 everything due was handled (usage: every row billed); 1 bad configuration (usage: a bad
+// file, plan or signer, or rows that cannot be billed: nothing sent); 2 a pass failed, the reason being
+// the last log line (usage: a failure while sending, or rows that failed on-chain); 3 the node is on
+// another chain.
+import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 
 import { Wallet } from "ethers";
 
-import type { Config } from "./config.ts";
+import type { Config, KeeperConfig, UsageConfig } from "./config.ts";
 import { describeConfig, parseConfig, USAGE } from "./config.ts";
 import { errorMessage, KeeperError } from "./errors.ts";
 import { createLogger } from "./log.ts";
@@ -16,6 +19,7 @@ import { createRpc } from "./rpc.ts";
 import type { Rpc } from "./rpc.ts";
 import { Sender } from "./sender.ts";
 import { Store } from "./store.ts";
+import { billUsage, checkJournal, parseUsageFile } from "./usage.ts";
 
 export interface Io {
   stdout: NodeJS.WritableStream & { write(chunk: string): boolean };
@@ -35,17 +39,13 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
     io.stderr.write(`recur-keeper: ${errorMessage(error)}\n`);
     return 1;
   }
+  if (config.command === "usage") return usage(config, io);
   const log = createLogger(io.stdout as never, { level: config.logLevel, base: { shard: `${config.shard.index}/${config.shard.count}` } });
   mkdirSync(path.dirname(path.resolve(config.storePath)), { recursive: true });
   const store = new Store(config.storePath);
   const rpc = createRpc(config.rpcUrl, { timeoutMs: config.rpcTimeoutMs, retries: 4, backoffMs: 250, signal: io.signal });
   try {
-    const chainId = await rpc.chainId();
-    if (chainId !== config.chainId) {
-      log.error("chain_mismatch", { expected: config.chainId, node: chainId });
-      io.stderr.write(`recur-keeper: RECUR_CHAIN_ID: expected the node's chain ${chainId}, got ${config.chainId}\n`);
-      return 3;
-    }
+    if (!(await sameChain(rpc, config, log, io))) return 3;
     // Awaited here, so that `finally` closes the store after the command, not while it runs.
     if (config.command === "status") return await status(store, rpc, config, io);
     return await run(config, store, rpc, log, io);
@@ -62,7 +62,81 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
   }
 }
 
-async function run(config: Config, store: Store, rpc: Rpc, log: Logger, io: Io): Promise<number> {
+/** Checks the node's chain id against RECUR_CHAIN_ID; on a mismatch, logs it and writes the one line. */
+async function sameChain(rpc: Rpc, config: Config, log: Logger, io: Io): Promise<boolean> {
+  const chainId = await rpc.chainId();
+  if (chainId === config.chainId) return true;
+  log.error("chain_mismatch", { expected: config.chainId, node: chainId });
+  io.stderr.write(`recur-keeper: RECUR_CHAIN_ID: expected the node's chain ${chainId}, got ${config.chainId}\n`);
+  return false;
+}
+
+/** `usage`: the file is parsed before any RPC call; the report goes to stdout, each row that cannot be
+ * billed and each failure to stderr as one line, and the log lines (tx_sent …) to stderr too, so that
+ * stdout is the report alone. */
+async function usage(config: UsageConfig, io: Io): Promise<number> {
+  const err = (line: string) => void io.stderr.write(`recur-keeper: ${line}\n`);
+  let text: string;
+  try {
+    text = readFileSync(config.filePath, "utf8");
+  } catch (error) {
+    err(`--file: expected a readable usage file, got ${JSON.stringify(config.file)} (${errorMessage(error)})`);
+    return 1;
+  }
+  const parsed = parseUsageFile(config.file, text);
+  if (parsed.problems.length > 0) {
+    for (const problem of parsed.problems) err(problem);
+    return 1;
+  }
+  const log = createLogger(io.stderr as never, { level: config.logLevel, base: { command: "usage" } });
+  const rpc = createRpc(config.rpcUrl, { timeoutMs: config.rpcTimeoutMs, retries: 4, backoffMs: 250, signal: io.signal });
+  let store: Store | null = null;
+  try {
+    if (!(await sameChain(rpc, config, log, io))) return 3;
+    const wallet = config.signer === null ? null : await loadWallet(config);
+    log.debug("start", { ...describeConfig(config), reporter: wallet?.address.toLowerCase() ?? null, dryRun: config.dryRun });
+    let sender: Sender | null = null;
+    if (wallet !== null && !config.dryRun) {
+      mkdirSync(path.dirname(path.resolve(config.journalPath)), { recursive: true });
+      store = new Store(config.journalPath);
+      checkJournal(store, wallet.address, "RECUR_USAGE_JOURNAL");
+      sender = new Sender({
+        rpc, store, wallet, log,
+        chainId: config.chainId,
+        maxFeePerGas: config.maxFeePerGas,
+        confirmations: config.confirmations,
+        txTimeoutMs: config.txTimeoutMs,
+        pollMs: 250,
+        now: () => Date.now(),
+        sleep: (ms) => sleepUnlessAborted(ms, io.signal),
+      });
+    }
+    return await billUsage(
+      {
+        rpc, log, sender,
+        reporter: wallet?.address.toLowerCase() ?? null,
+        signerVariable: config.signer?.kind === "keystore" ? "RECUR_KEYSTORE" : "RECUR_PRIVATE_KEY",
+        batchSize: config.batchSize,
+        json: config.json,
+        out: (line) => void io.stdout.write(`${line}\n`),
+        err,
+      },
+      { plan: config.plan, file: config.file, rows: parsed.rows, dryRun: config.dryRun },
+    );
+  } catch (error) {
+    if (error instanceof KeeperError && error.code === "CONFIG") {
+      err(errorMessage(error));
+      return 1;
+    }
+    log.error("stopped", { error: errorMessage(error), code: error instanceof KeeperError ? error.code : "UNKNOWN" });
+    err(`stopped: ${errorMessage(error)}`);
+    return 2;
+  } finally {
+    store?.close();
+  }
+}
+
+async function run(config: KeeperConfig, store: Store, rpc: Rpc, log: Logger, io: Io): Promise<number> {
   const wallet = config.signer === null || config.dryRun && config.signer === null ? null : await loadWallet(config);
   log.info("start", { ...describeConfig(config), keeper: wallet?.address.toLowerCase() ?? null, mode: config.once ? "once" : "daemon", dryRun: config.dryRun });
   const sender =
@@ -116,7 +190,7 @@ async function loadWallet(config: Config): Promise<Wallet> {
   }
 }
 
-function status(store: Store, rpc: Rpc, config: Config, io: Io): Promise<number> {
+function status(store: Store, rpc: Rpc, config: KeeperConfig, io: Io): Promise<number> {
   return rpc.block("latest").then((head) => {
     const now = Number(head.timestamp);
     const counts = store.counts(now, 86_400);

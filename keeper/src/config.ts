@@ -1,7 +1,10 @@
 // Configuration: flags over environment (`.env` loaded through dotenv), parsed once at start into a
 // frozen object. Every bad or missing value stops the process with one line naming the variable and
 // what it expected. Secrets (the key, the keystore password) are kept out of `describeConfig`.
-import { existsSync, readFileSync } from "node:fs";
+// `run` and `status` need the factory; `usage` (a merchant's usage file for one metered plan) needs the
+// plan and the file instead, and keeps its own transaction journal.
+import { existsSync, readFileSync, statSync } from "node:fs";
+import path from "node:path";
 import { parseArgs } from "node:util";
 
 import dotenv from "dotenv";
@@ -12,15 +15,13 @@ import { redactUrl } from "./log.ts";
 
 export type Signer = { kind: "privateKey"; privateKey: string } | { kind: "keystore"; json: string; password: string };
 
-export interface Config {
-  readonly command: "run" | "status";
+/** What every command shares: the node, the signer, fees, confirmations, logging. */
+interface BaseConfig {
   readonly once: boolean;
   readonly dryRun: boolean;
   readonly json: boolean;
   readonly rpcUrl: string;
   readonly chainId: bigint;
-  readonly factory: string;
-  readonly factoryBlock: bigint;
   readonly signer: Signer | null;
   readonly confirmations: number;
   readonly batchSize: number;
@@ -33,6 +34,28 @@ export interface Config {
   readonly txTimeoutMs: number;
   readonly logLevel: "debug" | "info" | "warn" | "error";
 }
+
+/** `run` and `status`: the keeper over every fixed plan of a factory. */
+export interface KeeperConfig extends BaseConfig {
+  readonly command: "run" | "status";
+  readonly factory: string;
+  readonly factoryBlock: bigint;
+}
+
+/** `usage`: one usage file billed on one metered plan. */
+export interface UsageConfig extends BaseConfig {
+  readonly command: "usage";
+  /** The metered plan, lowercase. */
+  readonly plan: string;
+  /** The usage file (.csv or .json), as given (it names the file in every message). */
+  readonly file: string;
+  /** The same file, resolved against the working directory. */
+  readonly filePath: string;
+  /** The transaction journal of `usage` (a Store file; only its txs table is used). */
+  readonly journalPath: string;
+}
+
+export type Config = KeeperConfig | UsageConfig;
 
 /** Flag name → environment variable. A flag wins over the variable. */
 const VARIABLES = {
@@ -53,20 +76,29 @@ const VARIABLES = {
   "rpc-timeout-ms": "RECUR_RPC_TIMEOUT_MS",
   "tx-timeout": "RECUR_TX_TIMEOUT",
   "log-level": "RECUR_LOG_LEVEL",
+  journal: "RECUR_USAGE_JOURNAL",
 } as const;
 type Name = keyof typeof VARIABLES;
 
 export const USAGE = `usage: recur-keeper run [--once] [--dry-run] [options]
        recur-keeper status [--json] [options]
+       recur-keeper usage --plan ADDRESS --file FILE.csv|FILE.json [--dry-run] [--json] [options]
+The usage command bills a metered plan's ended cycles from a file (columns subscriber,usage,usageRef),
+as the plan's owner or a reporter: every row is checked on-chain first, and nothing is sent unless all
+of them can be billed now. Exit 0 all billed; 1 bad input or rows that cannot be billed (nothing sent);
+2 a failure while sending, or rows that failed on-chain. It needs no factory. See docs/USAGE-BILLING.md.
+  --plan ADDRESS           (usage) the metered plan to bill
+  --file FILE              (usage) the usage file: .csv with a header line, or .json (an array of rows)
+  --journal FILE           (usage) its transaction journal, default ./recur-usage.sqlite (RECUR_USAGE_JOURNAL)
 options (each also read from the environment variable in brackets, and from .env):
   --rpc-url URL            JSON-RPC endpoint (RECUR_RPC_URL)
   --chain-id N             expected chain id, checked against the node (RECUR_CHAIN_ID)
-  --factory ADDRESS        PlanFactory address (RECUR_FACTORY)
-  --factory-block N        block the factory was deployed in (RECUR_FACTORY_BLOCK)
+  --factory ADDRESS        PlanFactory address (RECUR_FACTORY); run and status only
+  --factory-block N        block the factory was deployed in (RECUR_FACTORY_BLOCK); run and status only
   --private-key HEX        signer key; prefer the environment (RECUR_PRIVATE_KEY)
   --keystore FILE          encrypted JSON keystore instead of a key (RECUR_KEYSTORE, RECUR_KEYSTORE_PASSWORD)
   --confirmations N        blocks before an event or a charge counts as final, default 2 (RECUR_CONFIRMATIONS)
-  --batch-size N           subscribers per chargeMany, 1-500, default 200 (RECUR_BATCH_SIZE)
+  --batch-size N           subscribers per chargeMany (usage: rows per chargeUsageMany), 1-500, default 200 (RECUR_BATCH_SIZE)
   --max-fee-gwei N         cap on maxFeePerGas, default 100 (RECUR_MAX_FEE_GWEI)
   --poll-interval S        seconds between daemon passes, default 60 (RECUR_POLL_INTERVAL)
   --store FILE             SQLite store, default ./recur-keeper.sqlite (RECUR_STORE)
@@ -99,15 +131,30 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
     parsed = parseArgs({
       args: [...argv],
       allowPositionals: true,
-      options: { ...options, once: { type: "boolean" }, "dry-run": { type: "boolean" }, json: { type: "boolean" }, "env-file": { type: "string" } },
+      options: {
+        ...options,
+        once: { type: "boolean" },
+        "dry-run": { type: "boolean" },
+        json: { type: "boolean" },
+        "env-file": { type: "string" },
+        plan: { type: "string" },
+        file: { type: "string" },
+      },
     });
   } catch (error) {
     // parseArgs names the option, never its value; its advice after the first sentence is dropped.
     throw configError("arguments", "options listed by --help", (error as Error).message.split(". ")[0]);
   }
   const [command, ...rest] = parsed.positionals;
-  if (command !== "run" && command !== "status") throw configError("command", '"run" or "status"', command);
+  if (command !== "run" && command !== "status" && command !== "usage") throw configError("command", '"run", "status" or "usage"', command);
   if (rest.length > 0) throw configError("arguments", "no more positional arguments", rest.join(" "));
+  if (command !== "usage") {
+    for (const flag of ["plan", "file", "journal"] as const) {
+      if (parsed.values[flag] !== undefined) throw configError("arguments", `--${flag} only with the usage command`, `--${flag}`);
+    }
+  } else if (parsed.values.once === true) {
+    throw configError("arguments", "--once only with the run command (usage always runs once)", "--once");
+  }
 
   // .env never overrides the real environment.
   const envFile = parsed.values["env-file"] ?? `${cwd}/.env`;
@@ -125,11 +172,27 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
   }
   const chainIdRaw = value("chain-id");
   if (chainIdRaw === undefined || !/^[1-9]\d*$/.test(chainIdRaw)) throw configError(VARIABLES["chain-id"], "a positive integer", chainIdRaw);
-  const factoryRaw = value("factory");
-  if (factoryRaw === undefined || !isAddress(factoryRaw)) throw configError(VARIABLES.factory, "a 0x-prefixed 20-byte address", factoryRaw);
-  const factoryBlockRaw = value("factory-block");
-  if (factoryBlockRaw === undefined || !/^\d+$/.test(factoryBlockRaw)) {
-    throw configError(VARIABLES["factory-block"], "the factory's deployment block number", factoryBlockRaw);
+  // The factory is read only by run and status: usage names its plan instead.
+  let factory = "";
+  let factoryBlock = 0n;
+  let usage: { plan: string; file: string; filePath: string; journalPath: string } | undefined;
+  if (command === "usage") {
+    const plan = parsed.values.plan;
+    if (plan === undefined || !/^0x[0-9a-fA-F]{40}$/.test(plan) || !isAddress(plan)) throw configError("--plan", "the metered plan's 0x-prefixed 20-byte address", plan);
+    const file = parsed.values.file;
+    const filePath = file === undefined ? "" : path.resolve(cwd, file);
+    if (file === undefined || !existsSync(filePath) || !statSync(filePath).isFile()) throw configError("--file", "an existing .csv or .json usage file", file);
+    if (!/\.(csv|json)$/i.test(file)) throw configError("--file", "a file named *.csv or *.json (the name says the format)", file);
+    usage = { plan: getAddress(plan).toLowerCase(), file, filePath, journalPath: value("journal") ?? `${cwd}/recur-usage.sqlite` };
+  } else {
+    const factoryRaw = value("factory");
+    if (factoryRaw === undefined || !isAddress(factoryRaw)) throw configError(VARIABLES.factory, "a 0x-prefixed 20-byte address", factoryRaw);
+    const factoryBlockRaw = value("factory-block");
+    if (factoryBlockRaw === undefined || !/^\d+$/.test(factoryBlockRaw)) {
+      throw configError(VARIABLES["factory-block"], "the factory's deployment block number", factoryBlockRaw);
+    }
+    factory = getAddress(factoryRaw).toLowerCase();
+    factoryBlock = BigInt(factoryBlockRaw);
   }
 
   const command_ = command;
@@ -147,9 +210,10 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
     const password = value("keystore-password");
     if (password === undefined) throw configError(VARIABLES["keystore-password"], "the keystore's password", undefined);
     signer = { kind: "keystore", json: readFileSync(keystore, "utf8"), password };
-  } else if (command_ === "run" && parsed.values["dry-run"] !== true) {
+  } else if (command_ !== "status" && parsed.values["dry-run"] !== true) {
     // A dry run signs nothing: it may run without a key.
-    throw configError(VARIABLES["private-key"], `a signer key (or ${VARIABLES.keystore}) to run the keeper`, undefined);
+    const purpose = command_ === "usage" ? "bill usage (the plan owner's or a reporter's)" : "run the keeper";
+    throw configError(VARIABLES["private-key"], `a signer key (or ${VARIABLES.keystore}) to ${purpose}`, undefined);
   }
 
   const maxFeeRaw = value("max-fee-gwei") ?? "100";
@@ -166,15 +230,12 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
     throw configError(VARIABLES["log-level"], "debug, info, warn or error", logLevel);
   }
 
-  return Object.freeze({
-    command: command_,
+  const base: BaseConfig = {
     once: parsed.values.once === true,
     dryRun: parsed.values["dry-run"] === true,
     json: parsed.values.json === true,
     rpcUrl,
     chainId: BigInt(chainIdRaw),
-    factory: getAddress(factoryRaw).toLowerCase(),
-    factoryBlock: BigInt(factoryBlockRaw),
     signer,
     confirmations: integer("confirmations", value("confirmations"), 0, 1000, 2),
     batchSize: integer("batch-size", value("batch-size"), 1, 500, 200),
@@ -186,16 +247,18 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
     rpcTimeoutMs: integer("rpc-timeout-ms", value("rpc-timeout-ms"), 100, 600_000, 10_000),
     txTimeoutMs: integer("tx-timeout", value("tx-timeout"), 1, 86_400, 180) * 1000,
     logLevel,
-  });
+  };
+  if (command_ === "usage") return Object.freeze({ ...base, command: command_, ...usage! });
+  return Object.freeze({ ...base, command: command_, factory, factoryBlock });
 }
 
 /** The config as it may be logged: no key, no password, the RPC URL without credentials. */
 export function describeConfig(config: Config): Record<string, unknown> {
+  const target = config.command === "usage" ? { plan: config.plan, file: config.file, journal: config.journalPath } : { factory: config.factory, factoryBlock: config.factoryBlock };
   return {
     rpc: redactUrl(config.rpcUrl),
     chainId: config.chainId,
-    factory: config.factory,
-    factoryBlock: config.factoryBlock,
+    ...target,
     signer: config.signer?.kind ?? "none",
     confirmations: config.confirmations,
     batchSize: config.batchSize,

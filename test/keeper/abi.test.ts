@@ -7,7 +7,17 @@ import path from "node:path";
 import { expect } from "chai";
 import { Fragment, Interface } from "ethers";
 
-import { CHARGE_REASONS, FACTORY_ABI, PLAN_ABI, PLAN_EVENT_TOPICS, PLAN_RETIRED, planInterface } from "../../keeper/src/abi.ts";
+import {
+  BILLING_FIXED,
+  BILLING_METERED,
+  CHARGE_REASONS,
+  FACTORY_ABI,
+  METERED_PLAN_ABI,
+  PLAN_ABI,
+  PLAN_EVENT_TOPICS,
+  PLAN_RETIRED,
+  planInterface,
+} from "../../keeper/src/abi.ts";
 import { ROOT } from "./support/chain.ts";
 
 function artifactInterface(name: string): Interface {
@@ -27,6 +37,7 @@ describe("keeper ABI matches the compiled contracts", () => {
   for (const [label, fragments, contract] of [
     ["FACTORY_ABI", FACTORY_ABI, "PlanFactory"],
     ["PLAN_ABI", PLAN_ABI, "FixedPricePlan"],
+    ["METERED_PLAN_ABI", METERED_PLAN_ABI, "MeteredPlan"],
   ] as const) {
     describe(`${label} ⊂ ${contract}`, () => {
       const compiled = artifactInterface(contract);
@@ -54,6 +65,12 @@ describe("keeper ABI matches the compiled contracts", () => {
 
   it("CHARGE_REASONS follows enum ChargeReason in contracts/interfaces/PlanTypes.sol", () => {
     expect([...CHARGE_REASONS]).to.deep.equal(solidityEnum("contracts/interfaces/PlanTypes.sol", "ChargeReason"));
+  });
+
+  it("BILLING_FIXED and BILLING_METERED are the Fixed and Metered members of enum BillingMode", () => {
+    const modes = solidityEnum("contracts/interfaces/PlanTypes.sol", "BillingMode");
+    expect(modes.indexOf("Fixed")).to.equal(BILLING_FIXED);
+    expect(modes.indexOf("Metered")).to.equal(BILLING_METERED);
   });
 
   it("PLAN_RETIRED is the Retired member of enum PlanStatus", () => {

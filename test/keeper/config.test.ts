@@ -97,8 +97,8 @@ const CASES: Case[] = [
   { title: "RECUR_BATCH_SIZE 501", env: (v) => ({ ...v, RECUR_BATCH_SIZE: "501" }), variable: "RECUR_BATCH_SIZE", expected: /an integer in \[1, 500\], got "501"$/ },
   { title: 'RECUR_SHARD "2/2"', env: (v) => ({ ...v, RECUR_SHARD: "2/2" }), variable: "RECUR_SHARD", expected: /0 <= I < N.*got "2\/2"$/ },
   { title: 'RECUR_MAX_FEE_GWEI "-1"', env: (v) => ({ ...v, RECUR_MAX_FEE_GWEI: "-1" }), variable: "RECUR_MAX_FEE_GWEI", expected: /a positive number of gwei, got "-1"$/ },
-  { title: "unknown command", args: ["charge"], env: (v) => v, variable: "command", expected: /"run" or "status", got "charge"$/ },
-  { title: "no command", args: [], env: (v) => v, variable: "command", expected: /"run" or "status", got nothing$/ },
+  { title: "unknown command", args: ["charge"], env: (v) => v, variable: "command", expected: /"run", "status" or "usage", got "charge"$/ },
+  { title: "no command", args: [], env: (v) => v, variable: "command", expected: /"run", "status" or "usage", got nothing$/ },
   { title: "unknown flag", args: ["run", "--once", "--bogus"], env: (v) => v, variable: "arguments", expected: /--bogus/ },
 ];
 

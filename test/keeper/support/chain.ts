@@ -131,7 +131,7 @@ export function accountKey(i: number): string {
 }
 
 function artifact(name: string): { abi: unknown[]; bytecode: string } {
-  const file = name === "PlanFactory" || name === "FixedPricePlan" ? `contracts/${name}.sol/${name}.json` : `test/mocks/${name}.sol/${name}.json`;
+  const file = ["PlanFactory", "FixedPricePlan", "MeteredPlan"].includes(name) ? `contracts/${name}.sol/${name}.json` : `test/mocks/${name}.sol/${name}.json`;
   return JSON.parse(readFileSync(path.join(ROOT, "artifacts", file), "utf8")) as { abi: unknown[]; bytecode: string };
 }
 

@@ -3,6 +3,7 @@ import { expect } from "chai";
 import { Wallet } from "ethers";
 import type { Contract, HDNodeWallet, Signer } from "ethers";
 
+import { meteredTerms } from "../../../scripts/lib/plans.ts";
 import { accounts, accountKey, at, deploy } from "./chain.ts";
 import type { Node } from "./chain.ts";
 
@@ -32,7 +33,7 @@ export interface Scenario {
 export function terms(token: string, payee: string, overrides: Record<string, unknown> = {}) {
   return {
     token, payee, price: PRICE, period: PERIOD, trialPeriod: 0n, gracePeriod: GRACE, billingMode: 0,
-    keeperRestricted: false, keeperFeeBps: 0n, perCycleCap: 0n, priceFeed: ZERO, maxPriceAge: 0n, allowanceBufferBps: 0n,
+    keeperRestricted: false, keeperFeeBps: 0n, perCycleCap: 0n, priceFeed: ZERO, maxPriceAge: 0n, allowanceBufferBps: 0n, freeCredits: 0n,
     ...overrides,
   };
 }
@@ -139,4 +140,23 @@ export async function expectChargedOnce(s: Scenario, before: Ledger, charged: It
   }
   for (const key of expected) expect(after.periodsPaid.has(key), `${key} is a subscription of the scenario`).to.equal(true);
   expect(after.payee, "payee balance").to.equal(before.payee + BigInt(expected.size) * PRICE);
+}
+
+/** Creates a metered plan through the scenario's factory, as the merchant, with `meteredTerms` from
+ * scripts/lib/plans.ts (30-day cycles, 3-day grace, a cap of 100.000000 per cycle, no free credits unless
+ * overridden); returns it as a MeteredPlan contract connected to the merchant. */
+export async function createMeteredPlan(s: Scenario, overrides: Parameters<typeof meteredTerms>[2] = {}): Promise<Contract> {
+  const createPlan = (s.factory.connect(s.merchant) as Contract).getFunction("createPlan");
+  const receipt = await (await createPlan(meteredTerms(String(s.token.target), await s.merchant.getAddress(), overrides))).wait();
+  const event = receipt.logs.map((l: { topics: string[]; data: string }) => s.factory.interface.parseLog(l)).find((e: { name: string } | null) => e?.name === "PlanCreated");
+  return at("MeteredPlan", event.args.plan as string, s.merchant);
+}
+
+/** A new funded wallet (ETH, 1,000 prices of tokens) that approves `allowance` to the metered `plan` and
+ * subscribes with `maxAmount`: nothing moves, its first cycle starts now. */
+export async function subscribeMetered(node: Node, s: Scenario, plan: Contract, options: { maxAmount: bigint; allowance: bigint }) {
+  const wallet = await fundedWallet(node, s.token, s.deployer);
+  await (await (s.token.connect(wallet) as Contract).getFunction("approve")(await plan.getAddress(), options.allowance)).wait();
+  await (await (plan.connect(wallet) as Contract).getFunction("subscribe")(options.maxAmount)).wait();
+  return wallet;
 }
