@@ -1,12 +1,13 @@
 // Recur's main demo: a merchant's monthly plan, five customers and five months of billing, on Hardhat's
 // in-process chain, in one screen; then a USD-priced plan (a price feed converts $9.99 to tUSDC at each
-// charge) whose token de-pegs for a month.
+// charge) whose token de-pegs for a month; then a pay-as-you-go plan whose customer's usage the merchant
+// bills from a file after each cycle, free credits first.
 //   npm run demo
 //
 // The plan contract decides everything. This script only plays the people (merchant, customers), moves
 // time, runs the real keeper (keeper/, in-process, over JSON-RPC) at each due time, and prints what the
 // plan's events and views report; it works out no billing outcome itself.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
@@ -24,6 +25,7 @@ import type {
   ResumedEvent,
   SubscribedEvent,
 } from "../typechain-types/contracts/FixedPricePlan.js";
+import type { CreditsGrantedEvent, UsageChargedEvent } from "../typechain-types/contracts/MeteredPlan.js";
 import type { PlanCreatedEvent } from "../typechain-types/contracts/PlanFactory.js";
 import type { FixedPricePlan, MockAggregator } from "../typechain-types/index.js";
 import { HDNodeWallet, Mnemonic } from "ethers";
@@ -35,10 +37,12 @@ import {
   ChargeReason,
   DAY,
   chargeReasonName,
+  createMeteredPlan,
   createPlan,
   deployFactory,
   deployToken,
   fixedTerms,
+  meteredTerms,
   subscriptionStatusName,
 } from "./lib/plans.js";
 
@@ -86,7 +90,15 @@ const FEED_ANSWERS: readonly bigint[] = [100_000_000n, 95_000_000n, 100_000_000n
 const RAISE_AFTER = 6n * 3_600n; // frank raises his max amount six hours after a refused charge,
 const RETRY_AFTER = DAY; // and the keeper runs again a day after it
 
-/** Hardhat's default accounts come from this mnemonic; account 2 is the demo's keeper. */
+// The pay-as-you-go plan, last: usage billed after each 30-day cycle, at most 50 tUSDC a cycle, 5 tUSDC of
+// free credits for a new customer. gina uses 3.20, then 12.40, then nothing.
+const METERED_CAP = "50";
+const METERED_CREDITS = "5";
+const GINA = { name: "gina", wallet: "100", approveCycles: 3n, maxAmount: "30" } as const;
+const GINA_USAGE: readonly string[] = ["3.20", "12.40", "0"];
+const BILL_AFTER = 2n * 3_600n; // the merchant bills each cycle two hours after it ends
+
+/** Hardhat's default accounts come from this mnemonic; account 1 is the merchant, account 2 the keeper. */
 const HARDHAT_MNEMONIC = "test test test test test test test test test test test junk";
 
 // ---------------------------------------------------------------------------------------------------
@@ -514,14 +526,131 @@ async function main(): Promise<void> {
   const frankCharges = (await usdPlan.queryFilter(usdPlan.filters.Charged(frank))).map((e) => e.args.amount);
   const frankPaid = frankCharges.reduce((sum, a) => sum + a, 0n);
   const [frankStatus, frankNext] = await Promise.all([usdPlan.statusOf(frank), usdPlan.nextChargeAt(frank)]);
-  await bridge.close();
-  rmSync(storeDir, { recursive: true, force: true });
 
   console.log("");
   console.log(
     `On ${formatDate(BigInt(await time.latest()))}: ${FRANK.name} is ${subscriptionStatusName(frankStatus)}, ` +
       `${frankCharges.length.toString()} charges, total paid ${amount(frankPaid)} (${frankCharges.map((a) => formatAmount(a, decimalsN, "").trim()).join(" + ")}), ` +
       `next charge ${frankNext === 0n ? "—" : formatDate(frankNext)}.`,
+  );
+
+  // ---------------------------------------------------------------------------------------------------
+  // A pay-as-you-go plan: usage billed in arrears by the merchant, from a file, after each cycle
+  // ---------------------------------------------------------------------------------------------------
+
+  const ginaSigner = others[CAST.length + 1];
+  if (ginaSigner === undefined) throw new Error(`need ${5 + CAST.length} accounts`);
+  const gina = ginaSigner.address;
+  nameOf.set(gina, GINA.name);
+  const { plan: meteredPlan } = await createMeteredPlan(
+    ethers,
+    factory,
+    merchant,
+    meteredTerms(await token.getAddress(), merchant.address, {
+      period: 30n * DAY,
+      gracePeriod: 3n * DAY,
+      perCycleCap: ethers.parseUnits(METERED_CAP, decimalsN),
+      freeCredits: ethers.parseUnits(METERED_CREDITS, decimalsN),
+    }),
+  );
+  const meteredAddress = await meteredPlan.getAddress();
+  const [cap, credits, cycle] = await Promise.all([meteredPlan.perCycleCap(), meteredPlan.freeCredits(), meteredPlan.period()]);
+  await token.mint(gina, ethers.parseUnits(GINA.wallet, decimalsN));
+  const ginaAllowance = await meteredPlan.requiredAllowance(GINA.approveCycles);
+  await (await token.connect(ginaSigner).approve(meteredAddress, ginaAllowance)).wait();
+  const ginaMax = ethers.parseUnits(GINA.maxAmount, decimalsN);
+
+  /** Prints the metered plan's events in `receipts`, with gina's status after. */
+  async function reportMetered(...receipts: ContractTransactionReceipt[]): Promise<void> {
+    for (const receipt of receipts) {
+      const when = BigInt((await receipt.getBlock()).timestamp);
+      for (const log of receipt.logs) {
+        if (log.address !== meteredAddress) continue;
+        const parsed = meteredPlan.interface.parseLog(log);
+        if (parsed === null) continue;
+        let what: string | null;
+        if (parsed.name === "UsageCharged") {
+          const e = parsed.args as unknown as UsageChargedEvent.OutputObject;
+          const part = (units: bigint) => formatAmount(units, decimalsN, "").trim();
+          what = `cycle ${(e.cycleIndex + 1n).toString()} billed ${amount(e.usage)}: ${part(e.fromCredits)} credits + ${part(e.pulled)} pulled`;
+        } else if (parsed.name === "CreditsGranted") {
+          what = `granted ${amount((parsed.args as unknown as CreditsGrantedEvent.OutputObject).credits)} of free credits`;
+        } else {
+          what = describeEvent(parsed.name, parsed.args)?.what ?? null;
+        }
+        if (what !== null) line(when, who(gina), what, subscriptionStatusName(await meteredPlan.statusOf(gina)));
+      }
+    }
+  }
+
+  /** The merchant bills one cycle: writes gina's usage to a CSV file and runs `recur-keeper usage` on it,
+   * in-process, with the merchant's key. Prints the plan's events, or the command's refusal. */
+  const merchantKey = HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(HARDHAT_MNEMONIC), "m/44'/60'/0'/0/1").privateKey;
+  async function submitUsage(when: bigint, usage: string, ref: string): Promise<void> {
+    await time.setNextBlockTimestamp(when);
+    await networkHelpers.mine();
+    const file = path.join(storeDir, `${ref}.csv`);
+    writeFileSync(file, `subscriber,usage,usageRef\n${gina},${ethers.parseUnits(usage, decimalsN).toString()},${ref}\n`);
+    const out: string[] = [];
+    const err: string[] = [];
+    const sink = (into: string[]) =>
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          for (const text of chunk.toString().split("\n")) if (text.trim() !== "" && !text.startsWith("{")) into.push(text);
+          done();
+        },
+      });
+    const io = { stdout: sink(out) as never, stderr: sink(err) as never, signal: new AbortController().signal };
+    const env = { ...keeperEnv, RECUR_PRIVATE_KEY: merchantKey, RECUR_USAGE_JOURNAL: path.join(storeDir, "usage.sqlite"), RECUR_LOG_LEVEL: "warn" };
+    const code = await keeperMain(["usage", "--plan", meteredAddress, "--file", file], env, io);
+    line(when, "merchant", `recur-keeper usage ${path.basename(file)} (${GINA.name}: ${usage} ${symbol})`, "");
+    if (code !== 0) {
+      for (const text of err) {
+        const shown = text.replace(/^recur-keeper: /, "").replace(file, path.basename(file)).replace(gina, GINA.name);
+        console.log(formatRow(["", "", shown, ""], WIDTHS));
+      }
+      return;
+    }
+    const blocks = await Promise.all(out.flatMap((text) => /^transaction (0x[0-9a-f]+) /.exec(text)?.[1] ?? []).map((hash) => ethers.provider.getTransactionReceipt(hash)));
+    await reportMetered(...(blocks as unknown as ContractTransactionReceipt[]));
+  }
+
+  console.log("");
+  console.log("A pay-as-you-go plan");
+  console.log("");
+  console.log(`plan ${shortAddress(meteredAddress)}, created by the merchant through the same PlanFactory:`);
+  console.log(
+    `  metered: usage billed in arrears after each ${formatDuration(cycle)} cycle, at most ${amount(cap)} per cycle, ` +
+      `${amount(credits)} of free credits for each new customer, ${formatDuration(await meteredPlan.gracePeriod())} to bill a cycle`,
+  );
+  console.log(
+    `  ${GINA.name} holds ${amount(await token.balanceOf(gina))}, approves requiredAllowance(${GINA.approveCycles.toString()}) = ${amount(ginaAllowance)} ` +
+      `(${GINA.approveCycles.toString()} cycles at the cap) and caps each bill at ${amount(ginaMax)}`,
+  );
+  console.log("  The keeper never bills it: after each cycle the merchant runs `recur-keeper usage` on a CSV file,");
+  console.log("  which checks every row on-chain before it sends anything.");
+  console.log("");
+  console.log(formatRow(["date", "who", "what the plan reported", "status after"], WIDTHS));
+
+  await reportMetered(await receiptOf(await meteredPlan.connect(ginaSigner).subscribe(ginaMax)));
+  for (const [i, usage] of GINA_USAGE.entries()) {
+    const end = (await meteredPlan.subscriptionOf(gina)).nextChargeAt;
+    const ref = `${GINA.name}-cycle-${(i + 1).toString()}`;
+    // The first time, the merchant's file goes in a day early: refused whole, nothing sent.
+    if (i === 0) await submitUsage(end - DAY, usage, ref);
+    await submitUsage(end + BILL_AFTER, usage, ref);
+  }
+
+  const bills = await meteredPlan.queryFilter(meteredPlan.filters.UsageCharged(gina));
+  const ginaPaid = bills.reduce((sum, e) => sum + e.args.pulled, 0n);
+  const ginaUsage = bills.reduce((sum, e) => sum + e.args.usage, 0n);
+  await bridge.close();
+  rmSync(storeDir, { recursive: true, force: true });
+  console.log("");
+  console.log(
+    `On ${formatDate(BigInt(await time.latest()))}: ${GINA.name} is ${subscriptionStatusName(await meteredPlan.statusOf(gina))}, ` +
+      `${bills.length.toString()} cycles billed, usage ${amount(ginaUsage)}, paid ${amount(ginaPaid)}, ` +
+      `credits left ${amount(await meteredPlan.creditsOf(gina))}, next cycle ends ${formatDate(await meteredPlan.nextChargeAt(gina))}.`,
   );
 }
 
