@@ -100,16 +100,7 @@ async function usage(config: UsageConfig, io: Io): Promise<number> {
       mkdirSync(path.dirname(path.resolve(config.journalPath)), { recursive: true });
       store = new Store(config.journalPath);
       checkJournal(store, wallet.address, "RECUR_USAGE_JOURNAL");
-      sender = new Sender({
-        rpc, store, wallet, log,
-        chainId: config.chainId,
-        maxFeePerGas: config.maxFeePerGas,
-        confirmations: config.confirmations,
-        txTimeoutMs: config.txTimeoutMs,
-        pollMs: 250,
-        now: () => Date.now(),
-        sleep: (ms) => sleepUnlessAborted(ms, io.signal),
-      });
+      sender = createSender(config, { rpc, store, wallet, log }, io);
     }
     return await billUsage(
       {
@@ -136,22 +127,29 @@ async function usage(config: UsageConfig, io: Io): Promise<number> {
   }
 }
 
+/** The journalled sender, with the configured fee cap, confirmations and stuck-transaction timeout;
+ * its waits end when the process is asked to stop. */
+function createSender(
+  config: KeeperConfig | UsageConfig,
+  deps: { rpc: Rpc; store: Store; wallet: Wallet; log: Logger },
+  io: Io,
+): Sender {
+  return new Sender({
+    ...deps,
+    chainId: config.chainId,
+    maxFeePerGas: config.maxFeePerGas,
+    confirmations: config.confirmations,
+    txTimeoutMs: config.txTimeoutMs,
+    pollMs: 250,
+    now: () => Date.now(),
+    sleep: (ms) => sleepUnlessAborted(ms, io.signal),
+  });
+}
+
 async function run(config: KeeperConfig, store: Store, rpc: Rpc, log: Logger, io: Io): Promise<number> {
   const wallet = config.signer === null || config.dryRun && config.signer === null ? null : await loadWallet(config);
   log.info("start", { ...describeConfig(config), keeper: wallet?.address.toLowerCase() ?? null, mode: config.once ? "once" : "daemon", dryRun: config.dryRun });
-  const sender =
-    wallet === null || config.dryRun
-      ? null
-      : new Sender({
-          rpc, store, wallet, log,
-          chainId: config.chainId,
-          maxFeePerGas: config.maxFeePerGas,
-          confirmations: config.confirmations,
-          txTimeoutMs: config.txTimeoutMs,
-          pollMs: 250,
-          now: () => Date.now(),
-          sleep: (ms) => sleepUnlessAborted(ms, io.signal),
-        });
+  const sender = wallet === null || config.dryRun ? null : createSender(config, { rpc, store, wallet, log }, io);
   const deps = {
     rpc, store, log, sender,
     indexer: { rpc, store, log, factory: config.factory, factoryBlock: config.factoryBlock, confirmations: config.confirmations, logRange: config.logRange },
