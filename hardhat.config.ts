@@ -26,7 +26,17 @@ const tokenSettings = {
   settings: { evmVersion: "cancun", optimizer: { enabled: true, runs: 200 } },
 };
 const tokenOverrides = Object.fromEntries(
-  ["TestUSDC", "NoReturnToken", "FalseReturnToken", "BlocklistToken", "TestToken18"].map((name) => [`test/mocks/${name}.sol`, tokenSettings]),
+  [
+    "TestUSDC",
+    "NoReturnToken",
+    "FalseReturnToken",
+    "BlocklistToken",
+    "TestToken18",
+    "PausableToken",
+    "ReentrantToken",
+    "FeeOnTransferToken",
+    "ZeroDecimalsToken",
+  ].map((name) => [`test/mocks/${name}.sol`, tokenSettings]),
 );
 
 // Heavier fuzzing for a release check: RECUR_FUZZ_RUNS=5000 npm test
