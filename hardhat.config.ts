@@ -45,6 +45,8 @@ const invariantRuns = Number(process.env.RECUR_INVARIANT_RUNS ?? 32);
 const invariantDepth = Number(process.env.RECUR_INVARIANT_DEPTH ?? 40);
 
 export default defineConfig({
+  // `npm run coverage` (and CI) measure contracts/ only: test tokens and wallets are not in the audit scope.
+  coverage: { skipFiles: ["test/mocks/**"] },
   plugins: [hardhatToolboxMochaEthers],
   solidity: {
     profiles: {
