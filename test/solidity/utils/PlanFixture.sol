@@ -3,7 +3,7 @@ pragma solidity 0.8.30;
 
 import {BillingMode, PlanTerms} from "../../../contracts/interfaces/PlanTypes.sol";
 
-/// @notice Builds the terms of a token-priced fixed plan (the only kind the factory deploys today).
+/// @notice Builds plan terms for the factory: a token-priced fixed plan, or a metered plan.
 library PlanFixture {
     function fixedTerms(
         address token,
@@ -29,6 +29,34 @@ library PlanFixture {
             maxPriceAge: 0,
             allowanceBufferBps: 0,
             freeCredits: 0
+        });
+    }
+
+    /// @notice A metered plan: usage billed in arrears, at most `perCycleCap` a cycle, `freeCredits` granted once
+    /// per subscriber; every fixed-plan term (price, trial, keeper fee and restriction, USD pricing) is 0.
+    function meteredTerms(
+        address token,
+        address payee,
+        uint256 perCycleCap,
+        uint256 period,
+        uint256 gracePeriod,
+        uint256 freeCredits
+    ) internal pure returns (PlanTerms memory) {
+        return PlanTerms({
+            token: token,
+            payee: payee,
+            price: 0,
+            period: uint32(period),
+            trialPeriod: 0,
+            gracePeriod: uint32(gracePeriod),
+            billingMode: BillingMode.Metered,
+            keeperRestricted: false,
+            keeperFeeBps: 0,
+            perCycleCap: perCycleCap,
+            priceFeed: address(0),
+            maxPriceAge: 0,
+            allowanceBufferBps: 0,
+            freeCredits: freeCredits
         });
     }
 }
