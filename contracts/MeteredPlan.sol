@@ -26,8 +26,11 @@ import {PlanCore} from "./PlanCore.sol";
 ///   overcharge by at most the cap per cycle: the customer's protection is the cap, their `maxAmount`,
 ///   their allowance, and cancelling.
 /// - Customer: nothing moves at sign-up; their free credits (granted once per subscriber per plan) are
-///   spent before their tokens. Cancelling ends billing at once: the usage of the cycle in progress is
-///   never billed (rule 4), so a merchant's exposure to an unpaid cycle is at most `perCycleCap`.
+///   spent before their tokens. Cancelling ends billing at once: the usage of the cycle in progress (or
+///   of an ended cycle not billed yet) is never billed (rule 4), so a merchant's exposure to an unpaid
+///   cycle is at most `perCycleCap` per cancellation. Subscribing again before that cycle's grace window
+///   closes resumes the old schedule, so that cycle can be billed: cancelling and re-subscribing cannot
+///   skip a bill without leaving the customer cancelled (no access) until the window has closed.
 /// - Tokens: as for fixed plans, standard ERC-20s including ones that return nothing from
 ///   `transferFrom`; fee-on-transfer and rebasing tokens are NOT supported.
 contract MeteredPlan is IMeteredPlan, PlanCore {
@@ -281,6 +284,13 @@ contract MeteredPlan is IMeteredPlan, PlanCore {
     /// a cold read saved on every bill, 2,100 gas).
     function _creditsOf(address subscriber) internal view returns (uint256) {
         return FREE_CREDITS == 0 ? 0 : _credits[subscriber];
+    }
+
+    /// @dev On a metered plan the cancelled schedule resumes until the ended cycle's grace window closes:
+    /// a customer who cancels after a cycle ends and subscribes again at once gets that cycle back to be
+    /// billed, not a fresh one in its place (otherwise cancel-and-resubscribe would skip every bill).
+    function _resumable(Subscription memory sub) internal view override returns (bool) {
+        return block.timestamp <= uint256(sub.nextChargeAt) + GRACE_PERIOD;
     }
 
     /// @dev Why billing `usage` for the packed subscription `word`, with `credits` left, is refused now, or

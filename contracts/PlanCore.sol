@@ -301,9 +301,9 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
         sub.maxAmount = storedMax;
         bool trial = false;
         bool payNow = false;
-        if (current == SubscriptionStatus.Cancelled && block.timestamp < sub.nextChargeAt) {
-            // Re-subscribing before the paid (or trial, or cycle) time ran out: keep the old schedule,
-            // charge nothing now. The trial, if this is one, is the same trial, not a second.
+        if (current == SubscriptionStatus.Cancelled && _resumable(sub)) {
+            // Re-subscribing while the old schedule still runs (see `_resumable`): keep it, charge
+            // nothing now. The trial, if this is one, is the same trial, not a second.
             sub.flags &= ~BillingMath.FLAG_CANCELLED;
         } else {
             sub.startedAt = uint40(block.timestamp);
@@ -320,6 +320,12 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
             emit Charged(subscriber, sub.periodsPaid - 1, amount, sub.nextChargeAt);
         }
         return sub.nextChargeAt;
+    }
+
+    /// @dev Whether re-subscribing after a cancel resumes the cancelled schedule instead of starting a
+    /// fresh one: while the paid (or trial) time lasts, `nextChargeAt` not reached.
+    function _resumable(Subscription memory sub) internal view virtual returns (bool) {
+        return block.timestamp < sub.nextChargeAt;
     }
 
     /// @dev Cancels `subscriber`: a paused subscription first gets its frozen time back (the schedule is

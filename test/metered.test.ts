@@ -251,6 +251,33 @@ describe("metered plans", () => {
       }
     });
 
+    it("cancelling after a cycle ends and re-subscribing at once resumes the old schedule: the ended cycle is still billed", async () => {
+      const { plan, token, reporter, alice, payee, dues } = await networkHelpers.loadFixture(meteredFixture);
+      await time.setNextBlockTimestamp(dues[0]! + 1n);
+      await plan.connect(alice).cancel();
+      await expect(plan.connect(reporter).chargeUsage(alice.address, 20_000_000n, REF)).to.be.revertedWithCustomError(plan, "SubscriptionCancelled");
+      const resubscribe = plan.connect(alice).subscribe(MAX);
+      await expect(resubscribe).to.emit(plan, "Subscribed").withArgs(alice.address, MAX, (await plan.subscriptionOf(alice.address)).startedAt, dues[0]!, false);
+      await expect(resubscribe).to.not.emit(plan, "CreditsGranted");
+      expect(await plan.statusOf(alice.address)).to.equal(SubscriptionStatus.PastDue);
+      const bill = plan.connect(reporter).chargeUsage(alice.address, 20_000_000n, REF);
+      await expect(bill).to.changeTokenBalances(ethers, token, [alice, payee], [-15_000_000n, 15_000_000n]);
+      await expect(bill).to.emit(plan, "UsageCharged").withArgs(alice.address, 0n, 20_000_000n, CREDITS, 15_000_000n, dues[0]! + PERIOD, REF);
+    });
+
+    it("re-subscribing after the ended cycle's grace window starts a fresh cycle, with no new credits", async () => {
+      const { plan, reporter, alice, dues } = await networkHelpers.loadFixture(meteredFixture);
+      await time.setNextBlockTimestamp(dues[0]! + 1n);
+      await plan.connect(alice).cancel();
+      await time.setNextBlockTimestamp(dues[0]! + GRACE + 1n);
+      const tx = plan.connect(alice).subscribe(MAX);
+      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, MAX, dues[0]! + GRACE + 1n, dues[0]! + GRACE + 1n + PERIOD, false);
+      await expect(tx).to.not.emit(plan, "CreditsGranted");
+      expect(await plan.creditsOf(alice.address)).to.equal(CREDITS);
+      expect(await plan.statusOf(alice.address)).to.equal(SubscriptionStatus.Active);
+      await expect(plan.connect(reporter).chargeUsage(alice.address, 1n, REF)).to.be.revertedWithCustomError(plan, "NotDue");
+    });
+
     it("a pause shifts the end of the cycle by the paused time", async () => {
       const { plan, reporter, alice, dues } = await networkHelpers.loadFixture(meteredFixture);
       await plan.connect(alice).pause();

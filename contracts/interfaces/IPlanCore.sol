@@ -132,7 +132,8 @@ interface IPlanCore is ITermsErrors, IERC5267 {
     /// trialPeriod; otherwise the first period is pulled now (reverts if it cannot be). Metered plans: the
     /// first usage cycle starts now and is billed after it ends, nothing moves now; a first-time subscriber
     /// is granted the plan's free credits. A cancelled subscription with paid (or trial) time left, or a
-    /// metered one inside its cycle, is re-activated on its old schedule instead, without a charge.
+    /// metered one whose last cycle can still be billed (until the end of its grace window), is
+    /// re-activated on its old schedule instead, without a charge.
     /// @param maxAmount Cap on any single charge, token base units; on a fixed plan at least the price.
     /// @return nextChargeAt When the next charge is due.
     function subscribe(uint256 maxAmount) external returns (uint256 nextChargeAt);

@@ -681,7 +681,9 @@ contract MeteredPlanTest is Test {
         } else {
             vm.prank(subscriber);
             plan.cancel();
-            t = due + gap; // the cycle in progress ended
+            // Once the ended cycle's grace window has closed (before that, re-subscribing resumes the old
+            // schedule so the ended cycle can still be billed: see metered.test.ts).
+            t = due + GRACE + 1 + gap;
         }
         vm.warp(t);
         vm.recordLogs();
