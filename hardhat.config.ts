@@ -36,6 +36,7 @@ const tokenOverrides = Object.fromEntries(
     "ReentrantToken",
     "FeeOnTransferToken",
     "ZeroDecimalsToken",
+    "BrokenViewsToken",
   ].map((name) => [`test/mocks/${name}.sol`, tokenSettings]),
 );
 

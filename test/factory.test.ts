@@ -365,6 +365,23 @@ describe("PlanFactory", () => {
         .withArgs(5_001n, 5_000n);
     });
 
+    it("reverts InvalidPriceFeed for a feed with code that does not answer decimals()", async () => {
+      const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
+      const notAFeed = await factory.getAddress();
+      await expect(factory.connect(merchant).createPlan(terms({ priceFeed: notAFeed, maxPriceAge: 3_600n })))
+        .to.be.revertedWithCustomError(factory, "InvalidPriceFeed")
+        .withArgs(notAFeed);
+    });
+
+    it("reverts DecimalsOutOfRange(255, feed, 36) for a USD-priced plan whose token does not answer decimals()", async () => {
+      const { factory, merchant, payee } = await networkHelpers.loadFixture(factoryFixture);
+      const feed = await (await ethers.deployContract("MockAggregator", [8, 100_000_000n])).getAddress();
+      const noDecimals = await (await ethers.deployContract("ERC1271Wallet", [merchant.address])).getAddress();
+      await expect(factory.connect(merchant).createPlan(fixedTerms(noDecimals, payee.address, { priceFeed: feed, maxPriceAge: 3_600n })))
+        .to.be.revertedWithCustomError(factory, "DecimalsOutOfRange")
+        .withArgs(255n, 8n, 36n);
+    });
+
     it("reverts DecimalsOutOfRange when token and feed decimals add up to more than 36", async () => {
       const { factory, merchant, terms } = await networkHelpers.loadFixture(factoryFixture);
       const feed = await (await ethers.deployContract("MockAggregator", [31, 100_000_000n])).getAddress();

@@ -1,11 +1,11 @@
-// Odd tokens: one that returns nothing (USDT-style), one that returns false instead of reverting, and
-// one with a blocklist (USDC/USDT-style). A failed pull changes nothing (rule 12) and, in a batch,
-// fails alone.
+// Odd tokens: one that returns nothing (USDT-style), one that returns false instead of reverting, one
+// with a blocklist (USDC/USDT-style), and one whose views revert. A failed pull changes nothing (rule 12)
+// and, in a batch, fails alone.
 import { expect } from "chai";
 import { network } from "hardhat";
 
-import { ChargeReason, SubscriptionStatus } from "../scripts/lib/plans.js";
-import { balances, deployStack, GRACE, PERIOD, PRICE, stored, subscribe } from "./helpers/stack.js";
+import { ChargeReason, createMeteredPlan, meteredTerms, SubscriptionStatus } from "../scripts/lib/plans.js";
+import { balances, deployStack, fund, GRACE, PERIOD, PRICE, stored, subscribe } from "./helpers/stack.js";
 
 const { ethers, networkHelpers } = await network.create();
 const { time } = networkHelpers;
@@ -181,6 +181,37 @@ describe("tokens", () => {
       await expect(tx).to.changeTokenBalances(ethers, stack.token, [alice, payee, keeper], [-share, share, 0n]);
       await expect(tx).to.emit(stack.plan, "Charged").withArgs(alice.address, 1n, share, sub.nextChargeAt + PERIOD);
       await expect(tx).to.not.emit(stack.plan, "KeeperFeePaid");
+    });
+  });
+
+  describe("a token whose allowance and balanceOf views revert", () => {
+    async function brokenViewsFixture() {
+      const stack = await deployStack(ethers, { token: "BrokenViewsToken", terms: { keeperFeeBps: 500n } });
+      const sub = await subscribe(stack.plan, stack.actors.alice);
+      const broken = await ethers.getContractAt("BrokenViewsToken", stack.tokenAddress);
+      const { plan: metered } = await createMeteredPlan(ethers, stack.factory, stack.actors.merchant, meteredTerms(stack.tokenAddress, stack.actors.payee.address));
+      await fund(stack.token, stack.actors.bob, await metered.getAddress());
+      await (await metered.connect(stack.actors.bob).subscribe(PRICE)).wait();
+      // Both due: alice's period on the fixed plan and bob's cycle on the metered one (which started later).
+      return { ...stack, ...stack.actors, broken, metered, due: sub.nextChargeAt, meteredDue: (await metered.subscriptionOf(stack.actors.bob.address)).nextChargeAt };
+    }
+
+    it("funds checks report TransferFailed (never a guess): chargeability, a fee plan's charge (InsufficientFunds), a batch, a metered bill", async () => {
+      const { plan, metered, broken, token, alice, bob, merchant, due, meteredDue } = await networkHelpers.loadFixture(brokenViewsFixture);
+      await time.increaseTo(meteredDue);
+      for (const views of [1, 2]) {
+        await broken.setBrokenViews(views); // 1: allowance reverts; 2: balanceOf reverts
+        expect((await plan.chargeability(alice.address))[1], `views ${views}`).to.equal(BigInt(ChargeReason.TransferFailed));
+        await expect(plan.charge(alice.address))
+          .to.be.revertedWithCustomError(plan, "InsufficientFunds")
+          .withArgs(alice.address, ChargeReason.TransferFailed);
+        await expect(plan.chargeMany([alice.address])).to.emit(plan, "ChargeFailed").withArgs(alice.address, ChargeReason.TransferFailed);
+        expect((await metered.usageChargeability(bob.address, 1n))[1]).to.equal(BigInt(ChargeReason.TransferFailed));
+      }
+      await broken.setBrokenViews(0);
+      expect((await stored(plan, alice.address)).nextChargeAt).to.equal(due);
+      await expect(plan.charge(alice.address)).to.changeTokenBalance(ethers, token, alice, -PRICE);
+      await expect(metered.connect(merchant).chargeUsage(bob.address, 1n, ethers.ZeroHash)).to.emit(metered, "UsageCharged");
     });
   });
 });

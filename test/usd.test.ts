@@ -114,6 +114,23 @@ describe("USD-priced plans", () => {
     }
   });
 
+  it("a feed that reverts refuses the charge like a stale one: PriceUnavailable(0, 0, maxAge), PriceStale, nothing moves", async () => {
+    const { plan, feed, token, alice } = await networkHelpers.loadFixture(stablecoinPlan);
+    await plan.connect(alice).subscribe(10n ** 12n);
+    const due = (await plan.subscriptionOf(alice.address)).nextChargeAt;
+    await time.increaseTo(due);
+    await feed.setBroken(true);
+    const before = await token.balanceOf(alice.address);
+    await expect(plan.charge(alice.address)).to.be.revertedWithCustomError(plan, "PriceUnavailable").withArgs(0n, 0n, MAX_AGE);
+    expect(await plan.chargeability(alice.address)).to.deep.equal([false, BigInt(ChargeReason.PriceStale), 0n]);
+    await expect(plan.chargeMany([alice.address])).to.emit(plan, "ChargeFailed").withArgs(alice.address, ChargeReason.PriceStale);
+    expect(await token.balanceOf(alice.address)).to.equal(before);
+    expect((await plan.subscriptionOf(alice.address)).nextChargeAt).to.equal(due);
+    await feed.setBroken(false);
+    await feed.setAnswer(99_800_000n);
+    await expect(plan.charge(alice.address)).to.emit(plan, "Charged");
+  });
+
   it("a price move above the subscriber's max amount is refused (MaxAmountExceeded with the converted amount) until they raise it", async () => {
     const { plan, feed, alice } = await networkHelpers.loadFixture(stablecoinPlan);
     const first = expected(USD_PRICE, 99_800_000n, 8n, 6n);

@@ -23,7 +23,7 @@ export const FUNDS = 1_000n * PRICE;
 export const ZERO_ADDRESS = "0x0000000000000000000000000000000000000000";
 export const UINT96_MAX = 2n ** 96n - 1n;
 
-export type TokenKind = "TestUSDC" | "NoReturnToken" | "FalseReturnToken" | "BlocklistToken";
+export type TokenKind = "TestUSDC" | "NoReturnToken" | "FalseReturnToken" | "BlocklistToken" | "BrokenViewsToken";
 
 export interface Actors {
   deployer: HardhatEthersSigner;

@@ -9,6 +9,10 @@ contract MockAggregator is AggregatorV3Interface {
     int256 public answer;
     uint256 public updatedAt;
     uint80 public roundId;
+    /// @notice When set, `latestRoundData` reverts (a feed that is down or deprecated).
+    bool public broken;
+
+    error FeedDown();
 
     constructor(uint8 decimals_, int256 answer_) {
         decimals = decimals_;
@@ -27,7 +31,12 @@ contract MockAggregator is AggregatorV3Interface {
         ++roundId;
     }
 
+    function setBroken(bool broken_) external {
+        broken = broken_;
+    }
+
     function latestRoundData() external view returns (uint80, int256, uint256, uint256, uint80) {
+        if (broken) revert FeedDown();
         return (roundId, answer, updatedAt, updatedAt, roundId);
     }
 }
