@@ -2,13 +2,14 @@
 pragma solidity 0.8.30;
 
 import {IMeteredPlan} from "../../contracts/interfaces/IMeteredPlan.sol";
-import {ChargeReason, PlanStatus, Subscription} from "../../contracts/interfaces/PlanTypes.sol";
+import {ChargeReason, PlanStatus, Subscription, SubscriptionStatus} from "../../contracts/interfaces/PlanTypes.sol";
 import {BillingMath} from "../../contracts/libraries/BillingMath.sol";
 import {MeteredPlan} from "../../contracts/MeteredPlan.sol";
 import {PlanFactory} from "../../contracts/PlanFactory.sol";
 import {TestUSDC} from "../mocks/TestUSDC.sol";
 
 import {PlanFixture} from "./utils/PlanFixture.sol";
+import {StatusTracker, StatusTransitions} from "./utils/StatusTransitions.sol";
 import {CheatCodes, InvariantTest} from "./utils/Test.sol";
 import {Vm} from "./utils/Vm.sol";
 
@@ -33,7 +34,10 @@ import {Vm} from "./utils/Vm.sol";
 /// (lapsing cycles); `warpToNextDue` and `billingRound` land around the earliest upcoming cycle end, so that grace
 /// windows are hit, not just crossed. Time is read once per call, before any `vm.warp`, and kept in `currentTime`:
 /// with `viaIR` the optimizer may reuse an earlier `block.timestamp` after a warp in the same function.
-contract MeteredHandler is CheatCodes {
+///
+/// Statuses: after every clock move and every action, every subscriber's `statusOf` is read and each change is
+/// checked against `StatusTransitions.allowed` for what caused it (see `StatusTracker`; metered: never Trialing).
+contract MeteredHandler is CheatCodes, StatusTracker {
     uint256 internal constant ACTORS = 3;
 
     /// @notice Per-subscriber ghost state, all of it measured by the handler, none of it read from the plan.
@@ -119,6 +123,7 @@ contract MeteredHandler is CheatCodes {
         }
         currentTime = t;
         ++calls[action];
+        _observe(StatusTransitions.Cause.Time, actors, address(0), true);
         _;
     }
 
@@ -163,6 +168,7 @@ contract MeteredHandler is CheatCodes {
             vm.prank(actors[i]);
             plan_.subscribe(i == 0 ? type(uint256).max : i == 1 ? cap : cap / 2);
             _settle(snap, address(0), false);
+            _observe(StatusTransitions.Cause.Subscribe, actors, actors[i], true);
         }
     }
 
@@ -176,6 +182,7 @@ contract MeteredHandler is CheatCodes {
         vm.warp(t);
         currentTime = t;
         ++calls["warp"];
+        _observe(StatusTransitions.Cause.Time, actors, address(0), true);
     }
 
     /// @notice Jumps to around the earliest upcoming cycle end among the subscribers: into its grace window (most
@@ -229,6 +236,7 @@ contract MeteredHandler is CheatCodes {
             g.paused = false;
         } catch {}
         _settle(snap, address(0), false);
+        _observe(StatusTransitions.Cause.Subscribe, actors, actor, true);
     }
 
     function cancel(uint256 actorSeed, uint256 jumpSeed) external step("cancel", jumpSeed) {
@@ -241,6 +249,7 @@ contract MeteredHandler is CheatCodes {
         } catch {}
         _settle(snap, address(0), false);
         if (ok) _markCancelled(actor);
+        _observe(StatusTransitions.Cause.Cancel, actors, actor, true);
     }
 
     function cancelFor(uint256 actorSeed, uint256 jumpSeed) external step("cancelFor", jumpSeed) {
@@ -253,6 +262,7 @@ contract MeteredHandler is CheatCodes {
         } catch {}
         _settle(snap, address(0), false);
         if (ok) _markCancelled(actor);
+        _observe(StatusTransitions.Cause.Cancel, actors, actor, true);
     }
 
     function pause(uint256 actorSeed, uint256 jumpSeed) external step("pause", jumpSeed) {
@@ -265,6 +275,7 @@ contract MeteredHandler is CheatCodes {
         } catch {}
         _settle(snap, address(0), false);
         if (ok) _ghosts[actor].paused = true;
+        _observe(StatusTransitions.Cause.Pause, actors, actor, true);
     }
 
     function resume(uint256 actorSeed, uint256 jumpSeed) external step("resume", jumpSeed) {
@@ -275,6 +286,7 @@ contract MeteredHandler is CheatCodes {
             _ghosts[actor].paused = false;
         } catch {}
         _settle(snap, address(0), false);
+        _observe(StatusTransitions.Cause.Resume, actors, actor, true);
     }
 
     function setMaxAmount(uint256 actorSeed, uint256 maxSeed, uint256 jumpSeed)
@@ -287,6 +299,7 @@ contract MeteredHandler is CheatCodes {
         vm.prank(actor);
         try plan.setMaxAmount(maxAmount) {} catch {}
         _settle(snap, address(0), false);
+        _observe(StatusTransitions.Cause.Other, actors, address(0), true);
     }
 
     /// @notice The subscriber changes their allowance to the plan: none, a third of the cap, the cap, a few caps,
@@ -299,6 +312,7 @@ contract MeteredHandler is CheatCodes {
             : r == 1 ? cap / 3 : r == 2 ? cap : r == 3 ? cap * (1 + (amountSeed >> 8) % 5) : type(uint256).max;
         vm.prank(actor);
         usdc.approve(address(plan), amount);
+        _observe(StatusTransitions.Cause.Other, actors, address(0), true);
     }
 
     /// @notice The subscriber empties their wallet, keeps half a cap, or (one time in two) tops up five caps.
@@ -307,14 +321,15 @@ contract MeteredHandler is CheatCodes {
         uint256 r = amountSeed % 4;
         if (r >= 2) {
             usdc.mint(actor, 5 * cap);
-            return;
+        } else {
+            uint256 balance = usdc.balanceOf(actor);
+            uint256 keep = r == 0 ? 0 : cap / 2;
+            if (balance > keep) {
+                vm.prank(actor);
+                usdc.transfer(address(0xB1AC4401E), balance - keep);
+            }
         }
-        uint256 balance = usdc.balanceOf(actor);
-        uint256 keep = r == 0 ? 0 : cap / 2;
-        if (balance > keep) {
-            vm.prank(actor);
-            usdc.transfer(address(0xB1AC4401E), balance - keep);
-        }
+        _observe(StatusTransitions.Cause.Other, actors, address(0), true);
     }
 
     /// @notice The merchant toggles Active / OnHold, and one time in four retires the plan (terminal: about one run
@@ -325,12 +340,19 @@ contract MeteredHandler is CheatCodes {
         try plan.setStatus(to) {
             if (to == uint8(PlanStatus.Retired)) retired = true;
         } catch {}
+        _observe(
+            to == uint8(PlanStatus.Retired) ? StatusTransitions.Cause.Retire : StatusTransitions.Cause.Other,
+            actors,
+            address(0),
+            true
+        );
     }
 
     /// @notice The merchant moves the payee between its two addresses.
     function setPayee(uint256 seed, uint256 jumpSeed) external step("setPayee", jumpSeed) {
         vm.prank(merchant);
         plan.setPayee(payees[seed % 2]);
+        _observe(StatusTransitions.Cause.Other, actors, address(0), true);
     }
 
     /// @notice The merchant authorizes or revokes the reporter (three times in four it ends up authorized).
@@ -339,6 +361,7 @@ contract MeteredHandler is CheatCodes {
         vm.prank(merchant);
         plan.setReporter(reporter, authorized);
         reporterAuthorized = authorized;
+        _observe(StatusTransitions.Cause.Other, actors, address(0), true);
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -445,6 +468,7 @@ contract MeteredHandler is CheatCodes {
             charged = true;
         } catch {}
         _settle(snap, caller, true);
+        _observe(StatusTransitions.Cause.Charge, actors, actor, true);
 
         if (!_authorized(caller)) return; // a refused caller: `unauthorizedBills` counts it if it billed
         if (predicted && !charged) ++viewSaidOkButFailed;
@@ -479,9 +503,11 @@ contract MeteredHandler is CheatCodes {
         } catch {
             _settle(snap, caller, true);
         }
+        _observe(StatusTransitions.Cause.Charge, actors, address(0), true);
     }
 
     function _warpToNextDue(uint256 offsetSeed) internal {
+        _observe(StatusTransitions.Cause.Time, actors, address(0), true);
         uint256 now_ = block.timestamp;
         currentTime = now_;
         uint256 due = type(uint256).max;
@@ -498,6 +524,11 @@ contract MeteredHandler is CheatCodes {
         else target = due + grace + 1; // one second late: lapsed
         vm.warp(target);
         currentTime = target;
+        _observe(StatusTransitions.Cause.Time, actors, address(0), true);
+    }
+
+    function _statusNow(address subscriber) internal view override returns (SubscriptionStatus) {
+        return plan.statusOf(subscriber);
     }
 
     function _markCancelled(address actor) internal {
@@ -817,6 +848,21 @@ contract MeteredInvariantsTest is InvariantTest {
             assertEq(handler.batchCountMismatch(), 0, "chargeUsageMany's count != bills");
             assertEq(handler.viewSaidOkButFailed(), 0, "usageChargeability said ok, chargeUsage failed");
             assertEq(handler.viewSaidNoButCharged(), 0, "usageChargeability said no, chargeUsage billed");
+        }
+    }
+
+    /// Statuses move only along the allowed transitions. After every clock move and every action the handler reads
+    /// `statusOf` of every subscriber; each change must be one `StatusTransitions.allowed` lists for its cause (time;
+    /// the subscriber's subscribe, cancel, pause or resume; a bill; the merchant's cancelFor or retirement), move only
+    /// the subscriber acted on (bar batch bills, time and retirement), and never be Trialing (metered plans have no
+    /// trial). A re-subscribe while the last cycle is still billable resumes it, so Cancelled -> PastDue is allowed.
+    function invariant_statusesMoveOnlyAlongAllowedTransitions() public view {
+        for (uint256 h = 0; h < handlers.length; ++h) {
+            assertEq(
+                handlers[h].badTransitions(),
+                0,
+                string.concat("status transition not allowed (cause:from->to) ", handlers[h].firstBadTransition())
+            );
         }
     }
 }

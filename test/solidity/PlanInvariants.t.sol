@@ -4,12 +4,15 @@ pragma solidity 0.8.30;
 import {FixedPricePlan} from "../../contracts/FixedPricePlan.sol";
 import {IPlan} from "../../contracts/interfaces/IPlan.sol";
 import {IPlanCore} from "../../contracts/interfaces/IPlanCore.sol";
-import {ChargeReason, PlanStatus, Subscription} from "../../contracts/interfaces/PlanTypes.sol";
+import {ChargeReason, PlanStatus, Subscription, SubscriptionStatus} from "../../contracts/interfaces/PlanTypes.sol";
 import {BillingMath} from "../../contracts/libraries/BillingMath.sol";
+import {PriceMath} from "../../contracts/libraries/PriceMath.sol";
 import {PlanFactory} from "../../contracts/PlanFactory.sol";
+import {MockAggregator} from "../mocks/MockAggregator.sol";
 import {TestUSDC} from "../mocks/TestUSDC.sol";
 
 import {PlanFixture} from "./utils/PlanFixture.sol";
+import {StatusTracker, StatusTransitions} from "./utils/StatusTransitions.sol";
 import {CheatCodes, InvariantTest} from "./utils/Test.sol";
 import {Vm} from "./utils/Vm.sol";
 
@@ -26,7 +29,15 @@ import {Vm} from "./utils/Vm.sol";
 ///
 /// Time is read once per call, before any `vm.warp`, and kept in `currentTime`: with `viaIR` the optimizer may
 /// reuse an earlier `block.timestamp` after a warp in the same function.
-contract PlanHandler is CheatCodes {
+///
+/// USD-priced plans: the handler also moves the plan's `MockAggregator` (`moveFeed`: fresh answers inside a band,
+/// answers exactly `maxPriceAge` old, stale or future rounds, a broken feed), and works out before every call the
+/// amount in force (`PriceMath.usdToToken` at a usable answer, rounded up) that every charge of the call must pull.
+/// `price` is then the largest amount the band allows (at its lowest answer): an upper bound, not the amount.
+///
+/// Statuses: after every clock move and every action, every subscriber's `statusOf` is read and each change is
+/// checked against `StatusTransitions.allowed` for what caused it (see `StatusTracker`).
+contract PlanHandler is CheatCodes, StatusTracker {
     uint256 internal constant ACTORS = 3;
 
     /// @notice Per-subscriber ghost state, all of it measured by the handler, none of it read from the plan.
@@ -51,6 +62,9 @@ contract PlanHandler is CheatCodes {
         Subscription[] subs;
         uint256 payees;
         uint256 keeper;
+        bool usable; // the price may be used now (always, on a token-priced plan)
+        uint256 amount; // what one period costs now, token base units (0 if not usable)
+        uint256 share; // amount - keeper fee
     }
 
     FixedPricePlan public plan;
@@ -61,6 +75,16 @@ contract PlanHandler is CheatCodes {
     uint256 public period;
     uint256 public grace;
     uint256 public payeeShare; // price - keeper fee
+
+    // USD pricing (all zero for a token-priced plan).
+    MockAggregator public feed;
+    uint256 public usdPrice; // the plan's price in USD, 8 decimals
+    uint256 public maxPriceAge;
+    uint256 public feeBps;
+    uint256 internal _feedDecimals;
+    uint256 internal _tokenDecimals;
+    int256 public minAnswer; // the band the handler's answers stay in
+    int256 public maxAnswer;
 
     address[] public actors;
     address[2] public payees;
@@ -86,6 +110,8 @@ contract PlanHandler is CheatCodes {
     uint256 public pulledTooMuch; // a subscriber whose balance went up, or a pull without a `Charged` event
     uint256 public viewSaidOkButFailed; // `chargeability` said ok, the charge reverted
     uint256 public viewSaidNoButCharged; // `chargeability` said no, the charge went through (not the fee case)
+    uint256 public staleCharges; // charges while the feed's answer could not be used (stale, future, broken)
+    uint256 public usdCharges; // charges of a USD-priced plan (to see that the suite reaches them)
 
     mapping(string action => uint256) public calls;
 
@@ -102,6 +128,7 @@ contract PlanHandler is CheatCodes {
         }
         currentTime = t;
         ++calls[action];
+        _observe(StatusTransitions.Cause.Time, actors, address(0), false);
         _;
     }
 
@@ -111,17 +138,32 @@ contract PlanHandler is CheatCodes {
         address merchant_,
         address keeper_,
         address[2] memory payees_,
-        uint256 actorSeed
+        uint256 actorSeed,
+        int256 minAnswer_,
+        int256 maxAnswer_
     ) {
         plan = plan_;
         usdc = usdc_;
         merchant = merchant_;
         keeper = keeper_;
         payees = payees_;
-        price = plan_.price();
         period = plan_.period();
         grace = plan_.gracePeriod();
-        payeeShare = price - BillingMath.keeperFee(price, plan_.keeperFeeBps());
+        feeBps = plan_.keeperFeeBps();
+        (address feed_, uint256 maxAge,) = plan_.usdPricing();
+        if (feed_ == address(0)) {
+            price = plan_.price();
+        } else {
+            feed = MockAggregator(feed_);
+            usdPrice = plan_.price();
+            maxPriceAge = maxAge;
+            _feedDecimals = feed.decimals();
+            _tokenDecimals = usdc_.decimals();
+            minAnswer = minAnswer_;
+            maxAnswer = maxAnswer_;
+            price = PriceMath.usdToToken(usdPrice, uint256(minAnswer_), _feedDecimals, _tokenDecimals);
+        }
+        payeeShare = price - BillingMath.keeperFee(price, feeBps);
         for (uint256 i = 0; i < ACTORS; ++i) {
             address actor = address(uint160(uint256(keccak256(abi.encode("actor", actorSeed, i)))));
             actors.push(actor);
@@ -143,6 +185,9 @@ contract PlanHandler is CheatCodes {
         vm.warp(t);
         currentTime = t;
         ++calls["warp"];
+        _observe(StatusTransitions.Cause.Time, actors, address(0), false);
+        // The oracle posts a new round one time in two (otherwise the answer may have gone stale).
+        if (address(feed) != address(0) && (seed >> 128) % 2 == 0) _freshRound(seed >> 130);
     }
 
     /// @notice Jumps to around the earliest upcoming due time among the subscribers: into its grace window (most
@@ -176,6 +221,7 @@ contract PlanHandler is CheatCodes {
             g.maxAmount = _stored(maxAmount);
         } catch {}
         _settle(snap, actor);
+        _observe(StatusTransitions.Cause.Subscribe, actors, actor, false);
     }
 
     function charge(uint256 actorSeed, uint256 jumpSeed) external step("charge", jumpSeed) {
@@ -196,6 +242,7 @@ contract PlanHandler is CheatCodes {
         } catch {}
         _settle(snap, address(0));
         if (ok) _markCancelled(actor);
+        _observe(StatusTransitions.Cause.Cancel, actors, actor, false);
     }
 
     function cancelFor(uint256 actorSeed, uint256 jumpSeed) external step("cancelFor", jumpSeed) {
@@ -208,6 +255,7 @@ contract PlanHandler is CheatCodes {
         } catch {}
         _settle(snap, address(0));
         if (ok) _markCancelled(actor);
+        _observe(StatusTransitions.Cause.Cancel, actors, actor, false);
     }
 
     function pause(uint256 actorSeed, uint256 jumpSeed) external step("pause", jumpSeed) {
@@ -220,6 +268,7 @@ contract PlanHandler is CheatCodes {
         } catch {}
         _settle(snap, address(0));
         if (ok) _ghosts[actor].paused = true;
+        _observe(StatusTransitions.Cause.Pause, actors, actor, false);
     }
 
     function resume(uint256 actorSeed, uint256 jumpSeed) external step("resume", jumpSeed) {
@@ -230,6 +279,7 @@ contract PlanHandler is CheatCodes {
             _ghosts[actor].paused = false;
         } catch {}
         _settle(snap, address(0));
+        _observe(StatusTransitions.Cause.Resume, actors, actor, false);
     }
 
     function setMaxAmount(uint256 actorSeed, uint256 maxSeed, uint256 jumpSeed)
@@ -244,6 +294,7 @@ contract PlanHandler is CheatCodes {
             _ghosts[actor].maxAmount = _stored(maxAmount);
         } catch {}
         _settle(snap, address(0));
+        _observe(StatusTransitions.Cause.Other, actors, address(0), false);
     }
 
     /// @notice The subscriber changes their allowance to the plan: none, just under the payee share, the payee
@@ -258,6 +309,7 @@ contract PlanHandler is CheatCodes {
                 : type(uint256).max;
         vm.prank(actor);
         usdc.approve(address(plan), amount);
+        _observe(StatusTransitions.Cause.Other, actors, address(0), false);
     }
 
     /// @notice The subscriber empties their wallet, leaves just under one price, or (one time in two) tops up ten
@@ -268,13 +320,14 @@ contract PlanHandler is CheatCodes {
         uint256 r = amountSeed % 4;
         if (r >= 2) {
             usdc.mint(actor, 10 * price);
-            return;
+        } else {
+            uint256 keep = r == 0 ? 0 : price - 1;
+            if (balance > keep) {
+                vm.prank(actor);
+                usdc.transfer(address(0xB1AC4401E), balance - keep);
+            }
         }
-        uint256 keep = r == 0 ? 0 : price - 1;
-        if (balance > keep) {
-            vm.prank(actor);
-            usdc.transfer(address(0xB1AC4401E), balance - keep);
-        }
+        _observe(StatusTransitions.Cause.Other, actors, address(0), false);
     }
 
     /// @notice The merchant toggles Active / OnHold, and one time in eight retires the plan (terminal).
@@ -284,12 +337,41 @@ contract PlanHandler is CheatCodes {
         try plan.setStatus(to) {
             if (to == uint8(PlanStatus.Retired)) retired = true;
         } catch {}
+        _observe(
+            to == uint8(PlanStatus.Retired) ? StatusTransitions.Cause.Retire : StatusTransitions.Cause.Other,
+            actors,
+            address(0),
+            false
+        );
     }
 
     /// @notice The merchant moves the payee between its two addresses.
     function setPayee(uint256 seed, uint256 jumpSeed) external step("setPayee", jumpSeed) {
         vm.prank(merchant);
         plan.setPayee(payees[seed % 2]);
+        _observe(StatusTransitions.Cause.Other, actors, address(0), false);
+    }
+
+    /// @notice USD-priced plans: the oracle moves. Half the time a fresh answer anywhere in the band; otherwise an
+    /// answer exactly `maxPriceAge` old (the oldest usable), a stale round (older than that), a round from the
+    /// future, or a broken feed (`latestRoundData` reverts). Charges must convert at a usable answer, and nothing
+    /// may be charged (or subscribed with a first payment) on an unusable one.
+    function moveFeed(uint256 seed, uint256 jumpSeed) external step("moveFeed", jumpSeed) {
+        if (address(feed) == address(0)) return;
+        uint256 r = seed % 8;
+        uint256 now_ = currentTime;
+        if (r < 4) {
+            _freshRound(seed >> 8);
+        } else if (r == 4) {
+            feed.setRound(_answer(seed >> 8), now_ - maxPriceAge);
+        } else if (r == 5) {
+            feed.setRound(_answer(seed >> 8), now_ - maxPriceAge - bound(seed >> 128, 1, period));
+        } else if (r == 6) {
+            feed.setRound(_answer(seed >> 8), now_ + bound(seed >> 128, 1, 1 hours));
+        } else {
+            feed.setBroken(true);
+        }
+        _observe(StatusTransitions.Cause.Other, actors, address(0), false);
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -308,9 +390,11 @@ contract PlanHandler is CheatCodes {
     /// listing an action several times weights it: subscribing and keeper rounds come up more often than actions
     /// that only disturb (cancel, pause, allowance and balance changes, plan status), or a run of 40 calls would
     /// see few charges.
-    function selectors() external pure returns (bytes4[] memory s) {
-        s = new bytes4[](23);
+    function selectors() external view returns (bytes4[] memory s) {
+        bool usd = address(feed) != address(0);
+        s = new bytes4[](usd ? 25 : 23);
         uint256 k;
+        if (usd) k = _push(s, k, this.moveFeed.selector, 2);
         k = _push(s, k, this.subscribe.selector, 4);
         k = _push(s, k, this.keeperRound.selector, 4);
         k = _push(s, k, this.charge.selector, 2);
@@ -363,6 +447,7 @@ contract PlanHandler is CheatCodes {
             charged = true;
         } catch {}
         _settle(snap, address(0));
+        _observe(StatusTransitions.Cause.Charge, actors, actor, false);
 
         if (predicted && !charged) ++viewSaidOkButFailed;
         if (!predicted && charged) ++viewSaidNoButCharged;
@@ -385,9 +470,11 @@ contract PlanHandler is CheatCodes {
         vm.prank(keeper);
         try plan.chargeMany(list) {} catch {}
         _settle(snap, address(0));
+        _observe(StatusTransitions.Cause.Charge, actors, address(0), false);
     }
 
     function _warpToNextDue(uint256 offsetSeed) internal {
+        _observe(StatusTransitions.Cause.Time, actors, address(0), false);
         uint256 now_ = block.timestamp;
         currentTime = now_;
         uint256 due = type(uint256).max;
@@ -404,6 +491,37 @@ contract PlanHandler is CheatCodes {
         else target = due + grace + 1; // one second late: lapsed
         vm.warp(target);
         currentTime = target;
+        _observe(StatusTransitions.Cause.Time, actors, address(0), false);
+        // USD plans: the oracle posted a round since, three times in four (else it may be stale by now).
+        if (address(feed) != address(0) && (offsetSeed >> 128) % 4 != 0) _freshRound(offsetSeed >> 130);
+    }
+
+    /// @dev A working feed with a fresh answer in the band.
+    function _freshRound(uint256 seed) internal {
+        feed.setBroken(false);
+        feed.setRound(_answer(seed), currentTime);
+    }
+
+    /// @dev An answer in [minAnswer, maxAnswer].
+    function _answer(uint256 seed) internal view returns (int256) {
+        return int256(bound(seed, uint256(minAnswer), uint256(maxAnswer)));
+    }
+
+    /// @dev What one period costs now, worked out by the handler as the rules say: the price of a token-priced
+    /// plan, or the USD price at a usable answer (positive, updated, not from the future, at most `maxPriceAge`
+    /// old, from a feed that answers), rounded up by `PriceMath.usdToToken`.
+    function _amountNow() internal view returns (bool usable, uint256 amount) {
+        if (address(feed) == address(0)) return (true, price);
+        try feed.latestRoundData() returns (uint80, int256 answer, uint256, uint256 updatedAt, uint80) {
+            if (!PriceMath.isUsable(answer, updatedAt, vm.getBlockTimestamp(), maxPriceAge)) return (false, 0);
+            return (true, PriceMath.usdToToken(usdPrice, uint256(answer), _feedDecimals, _tokenDecimals));
+        } catch {
+            return (false, 0);
+        }
+    }
+
+    function _statusNow(address subscriber) internal view override returns (SubscriptionStatus) {
+        return plan.statusOf(subscriber);
     }
 
     function _stored(uint256 maxAmount) internal pure returns (uint256) {
@@ -431,6 +549,8 @@ contract PlanHandler is CheatCodes {
         }
         snap.payees = _payeeBalances();
         snap.keeper = usdc.balanceOf(keeper);
+        (snap.usable, snap.amount) = _amountNow();
+        snap.share = snap.amount - BillingMath.keeperFee(snap.amount, feeBps);
     }
 
     /// @dev Books what the call did: `Charged` events (checked against the rules and the snapshot) and balance
@@ -465,7 +585,7 @@ contract PlanHandler is CheatCodes {
             if (g.cancelled) g.pulledAfterCancel += delta;
             if (g.paused) g.pulledWhilePaused += delta;
             if (retired) pulledAfterRetire += delta;
-            if (g.maxAmount < price) g.pulledAboveMax += delta;
+            if (g.maxAmount < snap.amount) g.pulledAboveMax += delta;
         }
         payeesReceived += _payeeBalances() - snap.payees;
         keeperReceived += usdc.balanceOf(keeper) - snap.keeper;
@@ -487,6 +607,8 @@ contract PlanHandler is CheatCodes {
         Subscription memory before = snap.subs[index - 1];
         Ghost storage g = _ghosts[who];
 
+        if (!snap.usable) ++staleCharges; // nothing may be charged at an answer that cannot be used
+        if (address(feed) != address(0)) ++usdCharges;
         chargedTotal += amount;
         g.charged += amount;
         g.charges += 1;
@@ -497,10 +619,10 @@ contract PlanHandler is CheatCodes {
 
         if (who == subscriber) {
             // The first period of a (new) subscription, paid by the subscriber's own transaction: the whole
-            // price to the payee, and the schedule starts now.
-            if (amount != price) ++wrongAmounts;
+            // price (the amount in force) to the payee, and the schedule starts now.
+            if (amount != snap.amount) ++wrongAmounts;
             if (next != now_ + period) ++scheduleViolations;
-            expectedPayees += price;
+            expectedPayees += snap.amount;
             return amount;
         }
 
@@ -517,21 +639,24 @@ contract PlanHandler is CheatCodes {
                 || after_.maxAmount != before.maxAmount || after_.startedAt != before.startedAt
                 || after_.pausedAt != before.pausedAt || after_.flags != (before.flags | BillingMath.FLAG_PAID)
         ) ++scheduleViolations;
-        if (amount == price) {
+        if (amount == snap.amount) {
             // payee share + fee
-        } else if (amount == payeeShare) {
+        } else if (amount == snap.share) {
             ++feeRefused; // the token refused the keeper's fee although the wallet covered the whole price
         } else {
             ++wrongAmounts;
         }
-        expectedPayees += payeeShare;
+        expectedPayees += snap.share;
     }
 }
 
 /// @notice Money invariants of a plan (SPEC §1 rules 1, 2, 3, 4, 5, 7, 8, 11), checked after every call of
-/// random action sequences on two plans made by PlanFactory:
+/// random action sequences on three plans made by PlanFactory:
 ///  - plan A: no trial, no keeper fee, 7-day period, 2-day grace;
-///  - plan B: 3-day trial, 2.5% keeper fee, 10-day period, 1-day grace.
+///  - plan B: 3-day trial, 2.5% keeper fee, 10-day period, 1-day grace;
+///  - plan C: USD-priced ($9.99, a MockAggregator with 8 decimals answering $0.90-$1.10 per token, answers at
+///    most 1 day old), 2-day trial, 1% keeper fee, 5-day period, 12-hour grace.
+/// Also: statuses move only along the allowed transitions (`StatusTransitions`).
 contract PlanInvariantsTest is InvariantTest {
     uint256 internal constant T0 = 1_700_000_000;
 
@@ -547,6 +672,7 @@ contract PlanInvariantsTest is InvariantTest {
 
         handlers.push(_deploy(merchant, 25e6, 7 days, 0, 2 days, 0, 1));
         handlers.push(_deploy(merchant, 9_990_001, 10 days, 3 days, 1 days, 250, 2));
+        handlers.push(_deployUsd(merchant, 999_000_000, 5 days, 2 days, 12 hours, 100, 3));
 
         for (uint256 i = 0; i < handlers.length; ++i) {
             targetContract(address(handlers[i]));
@@ -568,9 +694,38 @@ contract PlanInvariantsTest is InvariantTest {
         FixedPricePlan plan = FixedPricePlan(
             factory.createPlan(PlanFixture.fixedTerms(address(usdc), payees[0], price, period, trial, grace, feeBps))
         );
-        handler = new PlanHandler(plan, usdc, merchant, address(uint160(0x4EE9E200 + n)), payees, n);
+        handler = new PlanHandler(plan, usdc, merchant, address(uint160(0x4EE9E200 + n)), payees, n, 0, 0);
         vm.label(address(plan), n == 1 ? "planA" : "planB");
         vm.label(address(handler), n == 1 ? "handlerA" : "handlerB");
+    }
+
+    /// @dev A USD-priced plan whose feed answers in [0.90, 1.10] USD per token (8 decimals, odd bounds so that
+    /// conversions round), starting at 1.00 and at most a day old.
+    function _deployUsd(
+        address merchant,
+        uint256 usdPrice,
+        uint256 period,
+        uint256 trial,
+        uint256 grace,
+        uint256 feeBps,
+        uint256 n
+    ) internal returns (PlanHandler handler) {
+        address[2] memory payees = [address(uint160(0xBEEF00 + 2 * n)), address(uint160(0xBEEF01 + 2 * n))];
+        MockAggregator feed = new MockAggregator(8, 1e8);
+        vm.prank(merchant);
+        FixedPricePlan plan = FixedPricePlan(
+            factory.createPlan(
+                PlanFixture.usdFixedTerms(
+                    address(usdc), payees[0], usdPrice, period, trial, grace, feeBps, address(feed), 1 days
+                )
+            )
+        );
+        handler = new PlanHandler(
+            plan, usdc, merchant, address(uint160(0x4EE9E200 + n)), payees, n, 90_000_007, 110_000_000
+        );
+        vm.label(address(plan), "planC");
+        vm.label(address(feed), "feedC");
+        vm.label(address(handler), "handlerC");
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -658,16 +813,35 @@ contract PlanInvariantsTest is InvariantTest {
     /// (e) Every charge pulls exactly the price: never more (rule 2), never a different amount. The keeper's fee is
     /// part of the price, so a wallet that covers only the payee share is refused; the only way to pull the payee
     /// share alone is a token that refuses the fee transfer itself (a blocklisted keeper), which this handler never
-    /// sets up: `feeRefused` stays 0.
+    /// sets up: `feeRefused` stays 0. On the USD-priced plan, "the price" is the amount in force at the call:
+    /// `PriceMath.usdToToken(usdPrice, answer)` (rounded up) at the feed's answer, and nothing is charged while the
+    /// answer cannot be used (stale, from the future, or the feed reverts); `price()` of the handler is then the
+    /// largest amount the answer band allows.
     function invariant_everyChargePullsExactlyPrice() public view {
         for (uint256 h = 0; h < handlers.length; ++h) {
             PlanHandler handler = handlers[h];
-            assertEq(handler.wrongAmounts(), 0, "a charge pulled an amount other than the price");
+            assertEq(handler.wrongAmounts(), 0, "a charge pulled an amount other than the price in force");
             for (uint256 i = 0; i < handler.actorCount(); ++i) {
                 PlanHandler.Ghost memory g = handler.ghostOf(handler.actors(i));
                 assertLe(g.pulled, g.charges * handler.price(), "pulled <= charges * price");
             }
             assertEq(handler.feeRefused(), 0, "a charge pulled the payee share without the keeper's fee");
+            assertEq(handler.staleCharges(), 0, "a charge at a stale, future or broken feed answer");
+        }
+    }
+
+    /// Statuses move only along the allowed transitions. After every clock move and every action the handler reads
+    /// `statusOf` of every subscriber; each change must be one `StatusTransitions.allowed` lists for its cause
+    /// (time; the subscriber's subscribe, cancel, pause or resume; a keeper charge; the merchant's cancelFor or
+    /// retirement), move only the subscriber acted on (bar batch charges, time and retirement), and never enter
+    /// Trialing after the subscriber was Active (one trial per subscriber per plan).
+    function invariant_statusesMoveOnlyAlongAllowedTransitions() public view {
+        for (uint256 h = 0; h < handlers.length; ++h) {
+            assertEq(
+                handlers[h].badTransitions(),
+                0,
+                string.concat("status transition not allowed (cause:from->to) ", handlers[h].firstBadTransition())
+            );
         }
     }
 

@@ -32,6 +32,24 @@ library PlanFixture {
         });
     }
 
+    /// @notice A USD-priced fixed plan: `usdPrice` in USD with 8 decimals, converted at `feed`'s answer, which a
+    /// charge uses only while at most `maxPriceAge` seconds old; no allowance buffer.
+    function usdFixedTerms(
+        address token,
+        address payee,
+        uint256 usdPrice,
+        uint256 period,
+        uint256 trialPeriod,
+        uint256 gracePeriod,
+        uint256 keeperFeeBps,
+        address feed,
+        uint256 maxPriceAge
+    ) internal pure returns (PlanTerms memory terms) {
+        terms = fixedTerms(token, payee, usdPrice, period, trialPeriod, gracePeriod, keeperFeeBps);
+        terms.priceFeed = feed;
+        terms.maxPriceAge = uint32(maxPriceAge);
+    }
+
     /// @notice A metered plan: usage billed in arrears, at most `perCycleCap` a cycle, `freeCredits` granted once
     /// per subscriber; every fixed-plan term (price, trial, keeper fee and restriction, USD pricing) is 0.
     function meteredTerms(
