@@ -1,9 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-
 import {IPlan} from "./interfaces/IPlan.sol";
 import {IPlanCore} from "./interfaces/IPlanCore.sol";
 import {BillingMode, ChargeReason, PlanStatus, PlanTerms, Subscription, SubscriptionStatus} from "./interfaces/PlanTypes.sol";
@@ -12,6 +9,7 @@ import {BillingMath} from "./libraries/BillingMath.sol";
 import {PackedSubscription} from "./libraries/PackedSubscription.sol";
 import {PlanTermsLib} from "./libraries/PlanTermsLib.sol";
 import {PriceMath} from "./libraries/PriceMath.sol";
+import {TokenCalls} from "./libraries/TokenCalls.sol";
 import {PlanCore} from "./PlanCore.sol";
 
 /// @title A fixed-price subscription plan, priced in token units or in USD
@@ -30,15 +28,14 @@ import {PlanCore} from "./PlanCore.sol";
 /// - Price feed (USD-priced plans only): chosen at creation, immutable. A charge uses its answer only if
 ///   it is positive, updated, not from the future and at most `maxPriceAge` old, and is still capped by the
 ///   subscriber's `maxAmount`; a feed that reverts stops charges, it cannot force one.
-/// - Tokens: standard ERC-20s, including ones that return nothing from `transferFrom` (through
-///   SafeERC20). Fee-on-transfer and rebasing tokens are NOT supported: the payee would receive less
+/// - Tokens: standard ERC-20s, including ones that return nothing from `transferFrom` (checked as
+///   SafeERC20 checks it, with a fixed gas budget: `TokenCalls`). Fee-on-transfer and rebasing tokens are NOT supported: the payee would receive less
 ///   than the price, or balances would move under the plan.
 ///
 /// Design: a full deployment per plan, with every term an immutable, so that the charge path reads the
 /// terms from code and touches exactly one storage slot per subscriber plus one for the payee and status
 /// (see README, "Gas").
 contract FixedPricePlan is IPlan, PlanCore {
-    using SafeERC20 for IERC20;
     using PackedSubscription for uint256;
 
     // ------------------------------------------------------------------------------------------------
@@ -64,7 +61,8 @@ contract FixedPricePlan is IPlan, PlanCore {
     // Storage
     // ------------------------------------------------------------------------------------------------
 
-    mapping(address keeper => bool authorized) private _keepers;
+    /// @dev Authorized keepers per owner epoch (`_roleEpoch`): a new owner starts with none.
+    mapping(uint256 epoch => mapping(address keeper => bool authorized)) private _keepers;
 
     // ------------------------------------------------------------------------------------------------
     // Modifiers
@@ -118,7 +116,7 @@ contract FixedPricePlan is IPlan, PlanCore {
         _subscriptions[subscriber] = charged;
 
         // Interaction
-        TOKEN.safeTransferFrom(subscriber, payee_, share);
+        _pullOrRevert(subscriber, payee_, share);
         uint256 pulled = _payKeeperFee(subscriber, amount, share, fee);
         emit Charged(subscriber, word.periodsPaid(), pulled, charged.nextChargeAt());
         return pulled;
@@ -138,7 +136,7 @@ contract FixedPricePlan is IPlan, PlanCore {
             // amount; on fee plans, short of allowance or balance) is recorded as failed.
             uint256 word = _subscriptions[subscriber];
             ChargeReason reason = _reasonAt(word, retired, usable, amount);
-            if (reason == ChargeReason.Ok && fee != 0) reason = _fundsReason(subscriber, amount);
+            if (reason == ChargeReason.Ok && fee != 0) reason = _fundsReasonInBatch(subscriber, amount);
             if (reason != ChargeReason.Ok) {
                 if (reason >= ChargeReason.MaxAmountExceeded) emit ChargeFailed(subscriber, reason);
                 continue;
@@ -148,12 +146,11 @@ contract FixedPricePlan is IPlan, PlanCore {
             uint256 after_ = _afterCharge(word);
             _subscriptions[subscriber] = after_;
 
-            // Interaction: on failure, restore the word (rule 12) and record why, unless the failure may
-            // have been caused by the caller's gas limit rather than the subscriber.
-            uint256 gasBefore = gasleft();
-            if (!TOKEN.trySafeTransferFrom(subscriber, payee_, share)) {
-                // The token call got 63/64 of `gasBefore`; if less than 1/63 is left it may have run out.
-                if (gasleft() < gasBefore / 63) revert BatchOutOfGas(subscriber);
+            // Interaction: the pull always has its whole gas budget (or the batch reverts), so a failure
+            // is the subscriber's or the token's, never the caller's gas: restore the word (rule 12) and
+            // record why.
+            if (!TokenCalls.hasGasFor(TokenCalls.PULL_GAS_NEEDED)) revert BatchOutOfGas(subscriber);
+            if (!TokenCalls.transferFrom(address(TOKEN), subscriber, payee_, share, false)) {
                 _subscriptions[subscriber] = word;
                 emit ChargeFailed(subscriber, _transferFailureReason(subscriber, amount));
                 continue;
@@ -173,7 +170,7 @@ contract FixedPricePlan is IPlan, PlanCore {
 
     /// @inheritdoc IPlan
     function setKeeper(address keeper, bool authorized) external onlyOwner {
-        _keepers[keeper] = authorized;
+        _keepers[_roleEpoch][keeper] = authorized;
         emit KeeperAuthorized(keeper, authorized);
     }
 
@@ -211,17 +208,25 @@ contract FixedPricePlan is IPlan, PlanCore {
         override(IPlanCore, PlanCore)
         returns (bool, ChargeReason, uint256)
     {
-        uint256 word = _subscriptions[subscriber];
         (bool usable, uint256 amount) = _amountNow();
-        ChargeReason reason = _reasonAt(word, _status == PlanStatus.Retired, usable, amount);
-        // Before the due time, report what would stop the next charge, so the customer can be warned.
-        if (reason == ChargeReason.Ok || reason == ChargeReason.NotDue) {
-            ChargeReason funds = !usable
-                ? ChargeReason.PriceStale
-                : amount > word.maxAmount() ? ChargeReason.MaxAmountExceeded : _fundsReason(subscriber, amount);
-            if (funds != ChargeReason.Ok) reason = funds;
-        }
+        ChargeReason reason = _chargeabilityAt(subscriber, _status == PlanStatus.Retired, usable, amount);
         return (reason == ChargeReason.Ok, reason, amount);
+    }
+
+    /// @inheritdoc IPlanCore
+    /// @dev Reads the price once for the whole list: one feed call, whatever its length.
+    function chargeabilityMany(address[] calldata subscribers)
+        external
+        view
+        override(IPlanCore, PlanCore)
+        returns (ChargeReason[] memory reasons)
+    {
+        (bool usable, uint256 amount) = _amountNow();
+        bool retired = _status == PlanStatus.Retired;
+        reasons = new ChargeReason[](subscribers.length);
+        for (uint256 i = 0; i < subscribers.length; ++i) {
+            reasons[i] = _chargeabilityAt(subscribers[i], retired, usable, amount);
+        }
     }
 
     /// @inheritdoc IPlanCore
@@ -233,7 +238,7 @@ contract FixedPricePlan is IPlan, PlanCore {
 
     /// @inheritdoc IPlan
     function isKeeper(address account) external view returns (bool) {
-        return account == owner() || _keepers[account];
+        return account == owner() || _keepers[_roleEpoch][account];
     }
 
     /// @inheritdoc IPlanCore
@@ -290,7 +295,12 @@ contract FixedPricePlan is IPlan, PlanCore {
 
     /// @dev A first-time subscriber starts the trial, if the plan has one; anyone else pays the first
     /// period now.
-    function _start(address, Subscription memory sub) internal view override returns (bool trial, bool payNow) {
+    function _start(address, Subscription memory sub, SubscriptionStatus)
+        internal
+        view
+        override
+        returns (bool trial, bool payNow)
+    {
         trial = TRIAL_PERIOD != 0 && sub.flags & BillingMath.FLAG_TRIAL_USED == 0;
         if (trial) {
             sub.flags = BillingMath.FLAG_TRIAL_USED;
@@ -312,7 +322,11 @@ contract FixedPricePlan is IPlan, PlanCore {
         returns (uint256 pulled)
     {
         pulled = share;
-        if (fee != 0 && TOKEN.trySafeTransferFrom(subscriber, msg.sender, fee)) {
+        if (fee == 0) return pulled;
+        // The fee's pull has its whole gas budget too, so whether the keeper is paid never depends on its
+        // own gas limit.
+        if (!TokenCalls.hasGasFor(TokenCalls.PULL_GAS_NEEDED)) revert BatchOutOfGas(subscriber);
+        if (TokenCalls.transferFrom(address(TOKEN), subscriber, msg.sender, fee, false)) {
             pulled = amount;
             emit KeeperFeePaid(msg.sender, subscriber, fee);
         }
@@ -328,12 +342,26 @@ contract FixedPricePlan is IPlan, PlanCore {
         return (true, PriceMath.usdToToken(PRICE, uint256(answer), FEED_DECIMALS, TOKEN_DECIMALS));
     }
 
-    /// @dev The feed's latest answer and its time; (0, 0), which is never usable, if the feed reverts.
+    /// @dev The feed's latest answer and its time; (0, 0), which is never usable, if the feed reverts,
+    /// runs out of its gas budget or answers with malformed data (`TokenCalls.latestAnswer`).
     function _latestAnswer() internal view returns (int256 answer, uint256 updatedAt) {
-        try PRICE_FEED.latestRoundData() returns (uint80, int256 answer_, uint256, uint256 updatedAt_, uint80) {
-            return (answer_, updatedAt_);
-        } catch {
-            return (0, 0);
+        (, answer, updatedAt) = TokenCalls.latestAnswer(address(PRICE_FEED));
+    }
+
+    /// @dev `chargeability`'s reason for `subscriber` at a price already read: the rules first, then, when
+    /// they allow the charge or it is not due yet (so the customer can be warned), what would stop it.
+    function _chargeabilityAt(address subscriber, bool retired, bool usable, uint256 amount)
+        internal
+        view
+        returns (ChargeReason reason)
+    {
+        uint256 word = _subscriptions[subscriber];
+        reason = _reasonAt(word, retired, usable, amount);
+        if (reason == ChargeReason.Ok || reason == ChargeReason.NotDue) {
+            ChargeReason funds = !usable
+                ? ChargeReason.PriceStale
+                : amount > word.maxAmount() ? ChargeReason.MaxAmountExceeded : _fundsReason(subscriber, amount);
+            if (funds != ChargeReason.Ok) reason = funds;
         }
     }
 
@@ -361,7 +389,7 @@ contract FixedPricePlan is IPlan, PlanCore {
 
     /// @dev Reverts unless the caller may charge on this plan.
     function _checkKeeper() internal view {
-        if (KEEPER_RESTRICTED && msg.sender != owner() && !_keepers[msg.sender]) {
+        if (KEEPER_RESTRICTED && msg.sender != owner() && !_keepers[_roleEpoch][msg.sender]) {
             revert NotAuthorizedKeeper(msg.sender);
         }
     }

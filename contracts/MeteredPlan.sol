@@ -1,15 +1,13 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-
 import {IMeteredPlan} from "./interfaces/IMeteredPlan.sol";
 import {IPlanCore} from "./interfaces/IPlanCore.sol";
 import {BillingMode, ChargeReason, PlanStatus, PlanTerms, Subscription, SubscriptionStatus} from "./interfaces/PlanTypes.sol";
 import {BillingMath} from "./libraries/BillingMath.sol";
 import {PackedSubscription} from "./libraries/PackedSubscription.sol";
 import {PlanTermsLib} from "./libraries/PlanTermsLib.sol";
+import {TokenCalls} from "./libraries/TokenCalls.sol";
 import {PlanCore} from "./PlanCore.sol";
 
 /// @title A metered (pay-as-you-go) subscription plan
@@ -27,14 +25,16 @@ import {PlanCore} from "./PlanCore.sol";
 ///   their allowance, and cancelling.
 /// - Customer: nothing moves at sign-up; their free credits (granted once per subscriber per plan) are
 ///   spent before their tokens. Cancelling ends billing at once: the usage of the cycle in progress (or
-///   of an ended cycle not billed yet) is never billed (rule 4), so a merchant's exposure to an unpaid
-///   cycle is at most `perCycleCap` per cancellation. Subscribing again before that cycle's grace window
-///   closes resumes the old schedule, so that cycle can be billed: cancelling and re-subscribing cannot
-///   skip a bill without leaving the customer cancelled (no access) until the window has closed.
+///   of an ended cycle not billed yet) is never billed (rule 4). Subscribing again before that cycle's
+///   grace window closes resumes the old schedule, so that cycle can be billed.
+/// - Merchant's exposure (docs/SECURITY.md): at most one cycle, at most `perCycleCap`, per address.
+///   Access (`hasAccess`) lasts only while no ended cycle waits for its bill; an address whose
+///   subscription ended (cancelled or lapsed) with a cycle unbilled cannot start a fresh one until the
+///   owner writes that cycle off (`writeOff`); and lowering the max amount never applies to a cycle
+///   already running or waiting for its bill (`billingLimit`).
 /// - Tokens: as for fixed plans, standard ERC-20s including ones that return nothing from
 ///   `transferFrom`; fee-on-transfer and rebasing tokens are NOT supported.
 contract MeteredPlan is IMeteredPlan, PlanCore {
-    using SafeERC20 for IERC20;
     using PackedSubscription for uint256;
 
     // ------------------------------------------------------------------------------------------------
@@ -48,9 +48,14 @@ contract MeteredPlan is IMeteredPlan, PlanCore {
     // Storage
     // ------------------------------------------------------------------------------------------------
 
-    mapping(address reporter => bool authorized) private _reporters;
+    /// @dev Authorized reporters per owner epoch (`_roleEpoch`): a new owner starts with none.
+    mapping(uint256 epoch => mapping(address reporter => bool authorized)) private _reporters;
     /// @dev Free credits left per subscriber (token base units); a second slot, read only when billing.
     mapping(address subscriber => uint256 credits) private _credits;
+    /// @dev Kept limits of the subscriber's unbilled cycles, read only when their word has `FLAG_LIMITS`:
+    /// bits [0, 96) the limit of cycle `index`, [96, 192) of cycle `index + 1` (0: none kept), and
+    /// [192, 224) `index`. See `_limitOf`.
+    mapping(address subscriber => uint256 packed) private _cycleLimits;
 
     // ------------------------------------------------------------------------------------------------
     // Modifiers
@@ -59,7 +64,7 @@ contract MeteredPlan is IMeteredPlan, PlanCore {
     /// @dev Reporters first: they make most bills, and the short circuit then skips the owner's slot (a
     /// cold read, 2,100 gas; `npm run bench:gas`).
     modifier onlyReporter() {
-        if (!_reporters[msg.sender] && msg.sender != owner()) revert NotAuthorizedReporter(msg.sender);
+        if (!_reporters[_roleEpoch][msg.sender] && msg.sender != owner()) revert NotAuthorizedReporter(msg.sender);
         _;
     }
 
@@ -91,17 +96,18 @@ contract MeteredPlan is IMeteredPlan, PlanCore {
         // Checks
         uint256 word = _subscriptions[subscriber];
         uint256 credits = _creditsOf(subscriber);
-        (ChargeReason reason, uint256 fromCredits, uint256 pulled) = _usageReason(word, credits, usage);
+        (ChargeReason reason, uint256 fromCredits, uint256 pulled) = _usageReason(subscriber, word, credits, usage);
         if (reason == ChargeReason.UsageAboveCap) revert UsageAboveCap(subscriber, usage, PER_CYCLE_CAP);
+        if (reason == ChargeReason.MaxAmountExceeded) revert MaxAmountExceeded(pulled, _limitOf(subscriber, word));
         if (reason != ChargeReason.Ok) _revertWith(reason, subscriber, word, pulled);
 
         // Effects
-        uint256 billed = _afterCharge(word);
+        uint256 billed = _afterBill(subscriber, word);
         _subscriptions[subscriber] = billed;
         if (fromCredits != 0) _credits[subscriber] = credits - fromCredits;
 
         // Interaction
-        if (pulled != 0) TOKEN.safeTransferFrom(subscriber, _payee, pulled);
+        if (pulled != 0) _pullOrRevert(subscriber, _payee, pulled);
         emit UsageCharged(subscriber, word.periodsPaid(), usage, fromCredits, pulled, billed.nextChargeAt(), usageRef);
         return pulled;
     }
@@ -125,24 +131,24 @@ contract MeteredPlan is IMeteredPlan, PlanCore {
             // Checks: every item the reporter sent is either billed or reported, never skipped silently.
             uint256 word = _subscriptions[subscriber];
             uint256 credits = _creditsOf(subscriber);
-            (ChargeReason reason, uint256 fromCredits, uint256 pulled) = _usageReason(word, credits, usage);
+            (ChargeReason reason, uint256 fromCredits, uint256 pulled) =
+                _usageReason(subscriber, word, credits, usage);
             if (reason != ChargeReason.Ok) {
                 emit UsageChargeFailed(subscriber, reason, usage, usageRefs[i]);
                 continue;
             }
 
             // Effects
-            uint256 billed = _afterCharge(word);
+            uint256 billed = _afterBill(subscriber, word);
             _subscriptions[subscriber] = billed;
             if (fromCredits != 0) _credits[subscriber] = credits - fromCredits;
 
-            // Interaction: on failure, restore the word and the credits (rule 12) and record why, unless
-            // the failure may have been caused by the caller's gas limit rather than the subscriber.
+            // Interaction: the pull always has its whole gas budget (or the batch reverts), so a failure
+            // is the subscriber's or the token's, never the caller's gas: restore the word and the credits
+            // (rule 12) and record why.
             if (pulled != 0) {
-                uint256 gasBefore = gasleft();
-                if (!TOKEN.trySafeTransferFrom(subscriber, payee_, pulled)) {
-                    // The token call got 63/64 of `gasBefore`; if less than 1/63 is left it may have run out.
-                    if (gasleft() < gasBefore / 63) revert BatchOutOfGas(subscriber);
+                if (!TokenCalls.hasGasFor(TokenCalls.PULL_GAS_NEEDED)) revert BatchOutOfGas(subscriber);
+                if (!TokenCalls.transferFrom(address(TOKEN), subscriber, payee_, pulled, false)) {
                     _subscriptions[subscriber] = word;
                     if (fromCredits != 0) _credits[subscriber] = credits;
                     emit UsageChargeFailed(subscriber, _transferFailureReason(subscriber, pulled), usage, usageRefs[i]);
@@ -165,8 +171,20 @@ contract MeteredPlan is IMeteredPlan, PlanCore {
 
     /// @inheritdoc IMeteredPlan
     function setReporter(address reporter, bool authorized) external onlyOwner {
-        _reporters[reporter] = authorized;
+        _reporters[_roleEpoch][reporter] = authorized;
         emit ReporterAuthorized(reporter, authorized);
+    }
+
+    /// @inheritdoc IMeteredPlan
+    function writeOff(address subscriber) external onlyOwner {
+        Subscription memory sub = _load(subscriber);
+        SubscriptionStatus current = _statusOf(sub);
+        bool over = current == SubscriptionStatus.Expired
+            || (current == SubscriptionStatus.Cancelled && !_resumable(sub));
+        if (!over || sub.flags & BillingMath.FLAG_WRITTEN_OFF != 0) revert NothingToWriteOff(subscriber, current);
+        sub.flags |= BillingMath.FLAG_WRITTEN_OFF;
+        _store(subscriber, sub);
+        emit CycleWrittenOff(subscriber, sub.periodsPaid, sub.nextChargeAt);
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -180,7 +198,7 @@ contract MeteredPlan is IMeteredPlan, PlanCore {
         returns (bool, ChargeReason, uint256, uint256)
     {
         (ChargeReason reason, uint256 fromCredits, uint256 pulled) =
-            _usageReason(_subscriptions[subscriber], _creditsOf(subscriber), usage);
+            _usageReason(subscriber, _subscriptions[subscriber], _creditsOf(subscriber), usage);
         if (reason == ChargeReason.Ok && pulled != 0) reason = _fundsReason(subscriber, pulled);
         return (reason == ChargeReason.Ok, reason, fromCredits, pulled);
     }
@@ -209,8 +227,14 @@ contract MeteredPlan is IMeteredPlan, PlanCore {
 
     /// @inheritdoc IPlanCore
     function hasAccess(address subscriber) external view returns (bool) {
-        SubscriptionStatus current = _statusOf(_load(subscriber));
-        return current == SubscriptionStatus.Active || current == SubscriptionStatus.PastDue;
+        // Not while an ended cycle waits for its bill (PastDue): access is never given on credit beyond
+        // the one cycle running.
+        return _statusOf(_load(subscriber)) == SubscriptionStatus.Active;
+    }
+
+    /// @inheritdoc IMeteredPlan
+    function billingLimit(address subscriber) external view returns (uint256) {
+        return _limitOf(subscriber, _subscriptions[subscriber]);
     }
 
     /// @inheritdoc IPlanCore
@@ -230,7 +254,7 @@ contract MeteredPlan is IMeteredPlan, PlanCore {
 
     /// @inheritdoc IMeteredPlan
     function isReporter(address account) external view returns (bool) {
-        return account == owner() || _reporters[account];
+        return account == owner() || _reporters[_roleEpoch][account];
     }
 
     /// @inheritdoc IPlanCore
@@ -269,8 +293,16 @@ contract MeteredPlan is IMeteredPlan, PlanCore {
 
     /// @dev The first cycle starts now and is billable when it ends; a first-time subscriber gets the free
     /// credits (the trial-used flag marks them as granted, so cancelling and subscribing again grants
-    /// nothing more).
-    function _start(address subscriber, Subscription memory sub) internal override returns (bool, bool) {
+    /// nothing more). An ended subscription always leaves its last cycle unbilled (billing a cycle starts
+    /// the next one), so an address that had one may start afresh only once the owner wrote it off.
+    function _start(address subscriber, Subscription memory sub, SubscriptionStatus previous)
+        internal
+        override
+        returns (bool, bool)
+    {
+        if (previous != SubscriptionStatus.None && sub.flags & BillingMath.FLAG_WRITTEN_OFF == 0) {
+            revert UnbilledCycle(subscriber, sub.periodsPaid, sub.nextChargeAt);
+        }
         if (sub.flags & BillingMath.FLAG_TRIAL_USED == 0 && FREE_CREDITS != 0) {
             _credits[subscriber] = FREE_CREDITS;
             emit CreditsGranted(subscriber, FREE_CREDITS);
@@ -293,19 +325,88 @@ contract MeteredPlan is IMeteredPlan, PlanCore {
         return block.timestamp <= uint256(sub.nextChargeAt) + GRACE_PERIOD;
     }
 
-    /// @dev Why billing `usage` for the packed subscription `word`, with `credits` left, is refused now, or
-    /// `Ok`; and how it splits into credits and the amount pulled. Order: the rules of the schedule and
-    /// status, then the plan's cap, then the subscriber's max amount (on the part pulled).
-    function _usageReason(uint256 word, uint256 credits, uint256 usage)
+    /// @dev Why billing `usage` for `subscriber`'s packed subscription `word`, with `credits` left, is
+    /// refused now, or `Ok`; and how it splits into credits and the amount pulled. Order: the rules of the
+    /// schedule and status, then the plan's cap, then the cycle's limit (on the part pulled).
+    function _usageReason(address subscriber, uint256 word, uint256 credits, uint256 usage)
         internal
         view
         returns (ChargeReason reason, uint256 fromCredits, uint256 pulled)
     {
         fromCredits = usage < credits ? usage : credits;
         pulled = usage - fromCredits;
-        reason = BillingMath.chargeReason(word, block.timestamp, GRACE_PERIOD, _status == PlanStatus.Retired, 0);
+        reason = BillingMath.chargeReason(word, block.timestamp, GRACE_PERIOD, _retiredFor(word.nextChargeAt()), 0);
         if (reason != ChargeReason.Ok) return (reason, fromCredits, pulled);
         if (usage > PER_CYCLE_CAP) return (ChargeReason.UsageAboveCap, fromCredits, pulled);
-        if (pulled > word.maxAmount()) reason = ChargeReason.MaxAmountExceeded;
+        if (pulled > _limitOf(subscriber, word)) reason = ChargeReason.MaxAmountExceeded;
+    }
+
+    /// @dev The most the cycle waiting for its bill in `word` may pull: the subscriber's max amount, or the
+    /// higher limit kept for that cycle when they lowered it since the cycle started.
+    function _limitOf(address subscriber, uint256 word) internal view returns (uint256 limit) {
+        limit = word.maxAmount();
+        if (word.flags() & BillingMath.FLAG_LIMITS != 0) {
+            uint256 kept = _keptLimit(_cycleLimits[subscriber], word.periodsPaid());
+            if (kept > limit) limit = kept;
+        }
+    }
+
+    /// @dev The limit kept in `packed` (see `_cycleLimits`) for cycle `cycle`, 0 if none.
+    function _keptLimit(uint256 packed, uint256 cycle) internal pure returns (uint256) {
+        uint256 index = packed >> 192;
+        if (cycle == index) return uint96(packed);
+        if (cycle == index + 1) return uint96(packed >> 96);
+        return 0;
+    }
+
+    /// @dev The word after billing the cycle in `word`: one period on (anchored), and the kept-limits flag
+    /// cleared once no limit is kept for the cycle that is now waiting.
+    function _afterBill(address subscriber, uint256 word) internal view returns (uint256 billed) {
+        billed = _afterCharge(word);
+        if (word.flags() & BillingMath.FLAG_LIMITS != 0
+            && _keptLimit(_cycleLimits[subscriber], billed.periodsPaid()) == 0) {
+            billed &= ~(uint256(BillingMath.FLAG_LIMITS) << PackedSubscription.FLAGS_SHIFT);
+        }
+    }
+
+    /// @dev A raise applies at once; a lowering only to cycles that start after it. Each cycle that has
+    /// started and is not billed (the one at `nextChargeAt`, and the next one once the first has ended)
+    /// keeps the highest max amount it has seen since it started, so a customer cannot lower their max
+    /// amount (to zero, say) just before a bill for usage they already had.
+    function _setMaxAmount(address subscriber, Subscription memory sub, uint96 newMax) internal override {
+        uint256 word = PackedSubscription.pack(sub);
+        uint256 cycle = sub.periodsPaid;
+        uint256 kept = _limitOf(subscriber, word);
+        kept = kept > newMax ? kept : 0;
+        uint256 keptNext = 0;
+        if (sub.pausedAt == 0 && block.timestamp >= sub.nextChargeAt) {
+            // The next cycle is running too: its limit is the max amount in force when it started.
+            keptNext = sub.maxAmount;
+            if (sub.flags & BillingMath.FLAG_LIMITS != 0) {
+                uint256 k = _keptLimit(_cycleLimits[subscriber], cycle + 1);
+                if (k > keptNext) keptNext = k;
+            }
+            keptNext = keptNext > newMax ? keptNext : 0;
+        }
+        if (kept | keptNext != 0) {
+            _cycleLimits[subscriber] = kept | (keptNext << 96) | (cycle << 192);
+            sub.flags |= BillingMath.FLAG_LIMITS;
+        } else {
+            sub.flags &= ~BillingMath.FLAG_LIMITS;
+        }
+        sub.maxAmount = newMax;
+    }
+
+    /// @dev Retirement stops new cycles: a cycle that had started by then (its end less one period is
+    /// before the retirement) can still be billed inside its grace window; the ones after cannot.
+    function _retiredFor(uint256 dueAt) internal view override returns (bool) {
+        return _status == PlanStatus.Retired && dueAt >= uint256(_retiredAt) + PERIOD;
+    }
+
+    /// @dev As for every plan, except that on a retired plan a subscription whose waiting cycle started
+    /// after the retirement is over (`Expired`) at once: no cycle of it will ever be billed.
+    function _statusOf(Subscription memory sub) internal view override returns (SubscriptionStatus current) {
+        current = super._statusOf(sub);
+        if (current == SubscriptionStatus.Active && _retiredFor(sub.nextChargeAt)) current = SubscriptionStatus.Expired;
     }
 }

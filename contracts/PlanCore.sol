@@ -4,7 +4,6 @@ pragma solidity 0.8.30;
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
-import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
@@ -14,6 +13,7 @@ import {IPlanCore} from "./interfaces/IPlanCore.sol";
 import {ChargeReason, PlanStatus, PlanTerms, Subscription, SubscriptionStatus} from "./interfaces/PlanTypes.sol";
 import {BillingMath} from "./libraries/BillingMath.sol";
 import {PackedSubscription} from "./libraries/PackedSubscription.sol";
+import {TokenCalls} from "./libraries/TokenCalls.sol";
 
 /// @title What every Recur plan does, whatever its billing mode
 /// @notice The subscription lifecycle shared by `FixedPricePlan` and `MeteredPlan`: sign-up (own
@@ -29,18 +29,22 @@ import {PackedSubscription} from "./libraries/PackedSubscription.sol";
 ///   any time. Their tokens stay in their wallet.
 /// - Relayer (caller of `subscribeBySig`): anyone. It can submit a customer's signed authorization once,
 ///   until its deadline, on the chain and the plan it was signed for (the domain binds both; a
-///   per-subscriber nonce makes it single-use, so it cannot revive a cancelled subscription). It cannot
-///   change the subscriber or the max amount, pays the gas and is paid nothing. Contract wallets sign
-///   through ERC-1271, asked at submission time.
+///   per-subscriber nonce makes it single-use; cancelling, or `revokeAuthorizations`, uses the nonce up,
+///   so an authorization not yet submitted dies with them). It cannot change the subscriber, the max
+///   amount or the `ref`, pays the gas and is paid nothing. Contract wallets sign through ERC-1271, asked
+///   at submission time.
 /// - Permits: `subscribeWithPermit` ignores a permit that fails (someone front-ran it, or the token has
 ///   none), so front-running a permit cannot block a subscription; only the allowance in place counts.
-/// - Owner (merchant): changes only the payee, the plan status and who may charge, and may cancel a
-///   subscription. The owner cannot change a term and cannot move a customer's tokens anywhere but to the
-///   payee.
+/// - Owner (merchant): changes only the payee, the plan status and who may charge, may cancel a
+///   subscription and block an address from subscribing again. The owner cannot change a term and cannot
+///   move a customer's tokens anywhere but to the payee. Ownership moves in two steps and cannot be
+///   renounced; a new owner starts with no keepers and no reporters (the old owner's are void).
+/// - Token and feed: any contract the plan's creator chose, possibly hostile. Every call to them has a
+///   fixed gas budget and a checked answer (`TokenCalls`): views never revert because of them, and a
+///   batch item's failure never depends on the caller's gas.
 /// - Every path that moves tokens or changes a subscription holds a transient reentrancy guard, and
 ///   changes state before the token call (check, effect, interaction).
 abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient, EIP712, Nonces {
-    using SafeERC20 for IERC20;
     using PackedSubscription for uint256;
 
     // ------------------------------------------------------------------------------------------------
@@ -50,6 +54,11 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
     /// @inheritdoc IPlanCore
     bytes32 public constant SUBSCRIBE_TYPEHASH =
         keccak256("Subscribe(address subscriber,uint256 maxAmount,uint256 nonce,uint256 deadline)");
+
+    /// @inheritdoc IPlanCore
+    bytes32 public constant SUBSCRIBE_WITH_REF_TYPEHASH = keccak256(
+        "SubscribeWithRef(address subscriber,uint256 maxAmount,bytes32 ref,uint256 nonce,uint256 deadline)"
+    );
 
     // ------------------------------------------------------------------------------------------------
     // Immutables (the terms every mode has; the modes add theirs)
@@ -67,9 +76,16 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
     // Storage
     // ------------------------------------------------------------------------------------------------
 
-    /// @dev `_payee` and `_status` share one slot: the charge path reads both with one cold load.
+    /// @dev `_payee`, `_status`, `_retiredAt` and `_roleEpoch` share one slot: the charge path reads them
+    /// with one cold load.
     address internal _payee;
     PlanStatus internal _status;
+    /// @dev When the plan was retired (0 while it is not): a metered plan still bills the cycles that had
+    /// started by then.
+    uint40 internal _retiredAt;
+    /// @dev Bumped by every change of owner: keepers and reporters are kept per epoch, so a new owner
+    /// starts with none.
+    uint32 internal _roleEpoch;
     /// @dev Each subscription packed into one word (see `PackedSubscription`).
     mapping(address subscriber => uint256 packed) internal _subscriptions;
 
@@ -96,7 +112,12 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
 
     /// @inheritdoc IPlanCore
     function subscribe(uint256 maxAmount) external nonReentrant returns (uint256) {
-        return _subscribe(msg.sender, maxAmount);
+        return _subscribe(msg.sender, maxAmount, bytes32(0));
+    }
+
+    /// @inheritdoc IPlanCore
+    function subscribeWithRef(uint256 maxAmount, bytes32 ref) external nonReentrant returns (uint256) {
+        return _subscribe(msg.sender, maxAmount, ref);
     }
 
     /// @inheritdoc IPlanCore
@@ -108,11 +129,22 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
         bytes32 r,
         bytes32 s
     ) external nonReentrant returns (uint256) {
-        // The permit may already have been submitted by someone else (it is public once signed): its
-        // failure is not the subscription's. `_subscribe` pulls the first period with the allowance in
-        // place and reverts with the token's error if there is not enough.
-        try IERC20Permit(address(TOKEN)).permit(msg.sender, address(this), allowance, deadline, v, r, s) {} catch {}
-        return _subscribe(msg.sender, maxAmount);
+        _tryPermit(allowance, deadline, v, r, s);
+        return _subscribe(msg.sender, maxAmount, bytes32(0));
+    }
+
+    /// @inheritdoc IPlanCore
+    function subscribeWithPermitAndRef(
+        uint256 maxAmount,
+        bytes32 ref,
+        uint256 allowance,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external nonReentrant returns (uint256) {
+        _tryPermit(allowance, deadline, v, r, s);
+        return _subscribe(msg.sender, maxAmount, ref);
     }
 
     /// @inheritdoc IPlanCore
@@ -123,12 +155,37 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
     {
         // Checks: the authorization is live, and is the subscriber's for this plan, chain and nonce. The
         // nonce is used up here, so the same signature never works twice (a failed call uses nothing).
-        if (block.timestamp > deadline) revert SignatureExpired(deadline, block.timestamp);
-        bytes32 digest = _hashTypedDataV4(
-            keccak256(abi.encode(SUBSCRIBE_TYPEHASH, subscriber, maxAmount, _useNonce(subscriber), deadline))
+        _checkAuthorization(
+            subscriber,
+            keccak256(abi.encode(SUBSCRIBE_TYPEHASH, subscriber, maxAmount, _useNonce(subscriber), deadline)),
+            deadline,
+            signature
         );
-        if (!SignatureChecker.isValidSignatureNow(subscriber, digest, signature)) revert InvalidSignature(subscriber);
-        return _subscribe(subscriber, maxAmount);
+        return _subscribe(subscriber, maxAmount, bytes32(0));
+    }
+
+    /// @inheritdoc IPlanCore
+    function subscribeBySigWithRef(
+        address subscriber,
+        uint256 maxAmount,
+        bytes32 ref,
+        uint256 deadline,
+        bytes calldata signature
+    ) external nonReentrant returns (uint256) {
+        _checkAuthorization(
+            subscriber,
+            keccak256(
+                abi.encode(SUBSCRIBE_WITH_REF_TYPEHASH, subscriber, maxAmount, ref, _useNonce(subscriber), deadline)
+            ),
+            deadline,
+            signature
+        );
+        return _subscribe(subscriber, maxAmount, ref);
+    }
+
+    /// @inheritdoc IPlanCore
+    function revokeAuthorizations() external {
+        emit AuthorizationsRevoked(msg.sender, _useNonce(msg.sender) + 1);
     }
 
     /// @inheritdoc IPlanCore
@@ -155,6 +212,7 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
         Subscription memory sub = _load(subscriber);
         SubscriptionStatus current = _statusOf(sub);
         if (current != SubscriptionStatus.Paused) revert InvalidSubscriptionStatus(subscriber, current);
+        if (sub.flags & BillingMath.FLAG_BLOCKED != 0) revert SubscriberBlocked(subscriber);
         uint256 pausedFor = block.timestamp - sub.pausedAt;
         sub.nextChargeAt = uint40(BillingMath.shiftedForPause(sub.nextChargeAt, sub.pausedAt, block.timestamp));
         sub.pausedAt = 0;
@@ -168,7 +226,7 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
         Subscription memory sub = _load(subscriber);
         if (sub.startedAt == 0) revert NotSubscribed(subscriber);
         uint256 oldMax = sub.maxAmount;
-        sub.maxAmount = BillingMath.clampMaxAmount(maxAmount);
+        _setMaxAmount(subscriber, sub, BillingMath.clampMaxAmount(maxAmount));
         _store(subscriber, sub);
         emit MaxAmountUpdated(subscriber, oldMax, sub.maxAmount);
     }
@@ -189,20 +247,43 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
         PlanStatus to = PlanStatus(newStatus);
         if (from == PlanStatus.Retired || from == to) revert InvalidStatusTransition(from, to);
         _status = to;
+        if (to == PlanStatus.Retired) _retiredAt = uint40(block.timestamp);
         emit PlanStatusChanged(from, to);
     }
 
     /// @inheritdoc IPlanCore
     function setPayee(address newPayee) external onlyOwner {
-        if (newPayee == address(0)) revert InvalidPayee(newPayee);
+        // No payee that could never pass the tokens on: nobody, this plan, the token contract itself.
+        if (newPayee == address(0) || newPayee == address(this) || newPayee == address(TOKEN)) {
+            revert InvalidPayee(newPayee);
+        }
         address oldPayee = _payee;
         _payee = newPayee;
         emit PayeeChanged(oldPayee, newPayee);
     }
 
+    /// @inheritdoc IPlanCore
+    function setBlocked(address subscriber, bool blocked) external onlyOwner {
+        uint256 word = _subscriptions[subscriber];
+        uint256 bit = uint256(BillingMath.FLAG_BLOCKED) << PackedSubscription.FLAGS_SHIFT;
+        _subscriptions[subscriber] = blocked ? word | bit : word & ~bit;
+        emit SubscriberBlockUpdated(subscriber, blocked);
+    }
+
+    /// @notice Ownership cannot be renounced: a plan without an owner could never change its payee or
+    /// status again, and a metered plan without reporters could never be billed again.
+    function renounceOwnership() public view override onlyOwner {
+        revert OwnershipCannotBeRenounced();
+    }
+
     // ------------------------------------------------------------------------------------------------
     // Views
     // ------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IPlanCore
+    function isBlocked(address subscriber) external view returns (bool) {
+        return _subscriptions[subscriber].flags() & BillingMath.FLAG_BLOCKED != 0;
+    }
 
     /// @inheritdoc IPlanCore
     function statusOf(address subscriber) external view returns (SubscriptionStatus) {
@@ -215,7 +296,7 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
         SubscriptionStatus current = _statusOf(sub);
         bool scheduled = current == SubscriptionStatus.Trialing || current == SubscriptionStatus.Active
             || current == SubscriptionStatus.PastDue;
-        return scheduled && _status != PlanStatus.Retired ? sub.nextChargeAt : 0;
+        return scheduled && !_retiredFor(sub.nextChargeAt) ? sub.nextChargeAt : 0;
     }
 
     /// @inheritdoc IPlanCore
@@ -224,7 +305,12 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
     }
 
     /// @inheritdoc IPlanCore
-    function chargeabilityMany(address[] calldata subscribers) external view returns (ChargeReason[] memory reasons) {
+    function chargeabilityMany(address[] calldata subscribers)
+        external
+        view
+        virtual
+        returns (ChargeReason[] memory reasons)
+    {
         reasons = new ChargeReason[](subscribers.length);
         for (uint256 i = 0; i < subscribers.length; ++i) {
             (, reasons[i],) = chargeability(subscribers[i]);
@@ -272,10 +358,27 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
     /// what the first period costs now if `_start` charges it (0 when nothing is charged at sign-up).
     function _checkSubscribe(uint96 storedMax, uint256 maxAmount) internal view virtual returns (uint256 amountNow);
 
-    /// @dev Starts a fresh subscription of `subscriber` in `sub` (`startedAt` and `pausedAt` already set):
-    /// sets `nextChargeAt`, `flags` and, if the first period is paid now, `periodsPaid`. Returns whether a
-    /// trial started and whether `amountNow` is to be pulled now.
-    function _start(address subscriber, Subscription memory sub) internal virtual returns (bool trial, bool payNow);
+    /// @dev Starts a fresh subscription of `subscriber` in `sub`, whose status was `previous` (None,
+    /// Cancelled or Expired; `maxAmount` already set): sets `nextChargeAt`, `flags` and, if the first period
+    /// is paid now, `periodsPaid`, or reverts if this address may not start afresh. Returns whether a trial
+    /// started and whether `amountNow` is to be pulled now.
+    function _start(address subscriber, Subscription memory sub, SubscriptionStatus previous)
+        internal
+        virtual
+        returns (bool trial, bool payNow);
+
+    /// @dev Sets `sub.maxAmount` to `newMax` (as stored). Metered plans keep the limit of a cycle already
+    /// running or waiting for its bill (see `MeteredPlan`).
+    function _setMaxAmount(address, Subscription memory sub, uint96 newMax) internal virtual {
+        sub.maxAmount = newMax;
+    }
+
+    /// @dev Whether the plan's retirement stops the charge due at `dueAt`: on a fixed plan every charge
+    /// after retirement; a metered plan still bills the cycles that had started by then.
+    function _retiredFor(uint256 dueAt) internal view virtual returns (bool) {
+        dueAt; // every due time alike
+        return _status == PlanStatus.Retired;
+    }
 
     // ------------------------------------------------------------------------------------------------
     // Internal
@@ -283,7 +386,7 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
 
     /// @dev Subscribes `subscriber` (the caller, or the signer of a checked authorization): see
     /// `IPlanCore.subscribe`. Callers hold the reentrancy guard.
-    function _subscribe(address subscriber, uint256 maxAmount) internal returns (uint256) {
+    function _subscribe(address subscriber, uint256 maxAmount, bytes32 ref) internal returns (uint256) {
         // Checks
         PlanStatus planStatus = _status;
         if (planStatus != PlanStatus.Active) revert PlanNotActive(planStatus);
@@ -291,6 +394,7 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
         uint256 amount = _checkSubscribe(storedMax, maxAmount);
 
         Subscription memory sub = _load(subscriber);
+        if (sub.flags & BillingMath.FLAG_BLOCKED != 0) revert SubscriberBlocked(subscriber);
         SubscriptionStatus current = BillingMath.statusOf(sub, block.timestamp, GRACE_PERIOD, false);
         if (current != SubscriptionStatus.None && current != SubscriptionStatus.Cancelled
             && current != SubscriptionStatus.Expired) {
@@ -298,25 +402,27 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
         }
 
         // Effects: one store and one `Subscribed` for the three cases (re-activation, trial, paid start).
-        sub.maxAmount = storedMax;
         bool trial = false;
         bool payNow = false;
         if (current == SubscriptionStatus.Cancelled && _resumable(sub)) {
             // Re-subscribing while the old schedule still runs (see `_resumable`): keep it, charge
-            // nothing now. The trial, if this is one, is the same trial, not a second.
-            sub.flags &= ~BillingMath.FLAG_CANCELLED;
+            // nothing now. The trial, if this is one, is the same trial, not a second. The new max amount
+            // is set as `setMaxAmount` sets it.
+            sub.flags &= ~(BillingMath.FLAG_CANCELLED | BillingMath.FLAG_WRITTEN_OFF);
+            _setMaxAmount(subscriber, sub, storedMax);
         } else {
+            sub.maxAmount = storedMax;
+            (trial, payNow) = _start(subscriber, sub, current);
             sub.startedAt = uint40(block.timestamp);
             sub.pausedAt = 0;
-            (trial, payNow) = _start(subscriber, sub);
         }
         _store(subscriber, sub);
-        emit Subscribed(subscriber, storedMax, sub.startedAt, sub.nextChargeAt, trial);
+        emit Subscribed(subscriber, storedMax, sub.startedAt, sub.nextChargeAt, trial, ref);
 
         if (payNow) {
             // Interaction: the first period, from the subscriber to the payee (no keeper fee, nothing from
             // the caller, who may be a relayer).
-            TOKEN.safeTransferFrom(subscriber, _payee, amount);
+            _pullOrRevert(subscriber, _payee, amount);
             emit Charged(subscriber, sub.periodsPaid - 1, amount, sub.nextChargeAt);
         }
         return sub.nextChargeAt;
@@ -343,7 +449,41 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
         }
         sub.flags |= BillingMath.FLAG_CANCELLED;
         _store(subscriber, sub);
+        // An authorization the subscriber signed and nobody submitted yet must not revive the subscription.
+        _useNonce(subscriber);
         emit Cancelled(subscriber, msg.sender, sub.nextChargeAt);
+    }
+
+    /// @dev Applies the caller's own ERC-2612 permit to this plan, ignoring its failure: it may already have
+    /// been submitted by someone else (it is public once signed). `_subscribe` then pulls the first period
+    /// with the allowance in place and reverts with the token's error if there is not enough.
+    function _tryPermit(uint256 allowance, uint256 deadline, uint8 v, bytes32 r, bytes32 s) internal {
+        try IERC20Permit(address(TOKEN)).permit(msg.sender, address(this), allowance, deadline, v, r, s) {} catch {}
+    }
+
+    /// @dev Reverts unless `signature` is `subscriber`'s over the EIP-712 struct hash `structHash`
+    /// (which carries their current nonce, used up by the caller) and `deadline` has not passed.
+    function _checkAuthorization(address subscriber, bytes32 structHash, uint256 deadline, bytes calldata signature)
+        internal
+        view
+    {
+        if (block.timestamp > deadline) revert SignatureExpired(deadline, block.timestamp);
+        if (!SignatureChecker.isValidSignatureNow(subscriber, _hashTypedDataV4(structHash), signature)) {
+            revert InvalidSignature(subscriber);
+        }
+    }
+
+    /// @dev Pulls `amount` from `from` to `to` with the pull's full gas budget, reverting with the token's
+    /// error if it fails, or `BatchOutOfGas` if the caller left too little gas for the budget.
+    function _pullOrRevert(address from, address to, uint256 amount) internal {
+        if (!TokenCalls.hasGasFor(TokenCalls.PULL_GAS_NEEDED)) revert BatchOutOfGas(from);
+        TokenCalls.transferFrom(address(TOKEN), from, to, amount, true);
+    }
+
+    /// @dev A new owner starts with no keepers and no reporters: those are kept per owner epoch.
+    function _transferOwnership(address newOwner) internal override {
+        ++_roleEpoch;
+        super._transferOwnership(newOwner);
     }
 
     /// @dev The packed subscription after one paid period: `nextChargeAt` one period later (anchored: from
@@ -366,30 +506,34 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
     }
 
     /// @dev The status of `sub` on this plan now.
-    function _statusOf(Subscription memory sub) internal view returns (SubscriptionStatus) {
-        return BillingMath.statusOf(sub, block.timestamp, GRACE_PERIOD, _status == PlanStatus.Retired);
+    function _statusOf(Subscription memory sub) internal view virtual returns (SubscriptionStatus) {
+        return BillingMath.statusOf(sub, block.timestamp, GRACE_PERIOD, _retiredFor(sub.nextChargeAt));
     }
 
     /// @dev Whether `subscriber`'s allowance to this plan and balance each cover `amount`: `Ok`,
-    /// `AllowanceTooLow`, `BalanceTooLow`, or `TransferFailed` when the token's views revert.
+    /// `AllowanceTooLow`, `BalanceTooLow`, or `TransferFailed` when a token view reverts, runs out of its
+    /// gas budget or answers with malformed data (`TokenCalls`). Never reverts.
     function _fundsReason(address subscriber, uint256 amount) internal view returns (ChargeReason) {
-        try TOKEN.allowance(subscriber, address(this)) returns (uint256 allowance_) {
-            if (allowance_ < amount) return ChargeReason.AllowanceTooLow;
-        } catch {
-            return ChargeReason.TransferFailed;
-        }
-        try TOKEN.balanceOf(subscriber) returns (uint256 balance) {
-            if (balance < amount) return ChargeReason.BalanceTooLow;
-        } catch {
-            return ChargeReason.TransferFailed;
-        }
+        (bool ok, uint256 value) = TokenCalls.allowance(address(TOKEN), subscriber, address(this));
+        if (!ok) return ChargeReason.TransferFailed;
+        if (value < amount) return ChargeReason.AllowanceTooLow;
+        (ok, value) = TokenCalls.balanceOf(address(TOKEN), subscriber);
+        if (!ok) return ChargeReason.TransferFailed;
+        if (value < amount) return ChargeReason.BalanceTooLow;
         return ChargeReason.Ok;
+    }
+
+    /// @dev `_fundsReason` in a batch, where its answer is recorded: reverts `BatchOutOfGas` unless both
+    /// reads can have their whole gas budget, so the caller's gas cannot change the recorded reason.
+    function _fundsReasonInBatch(address subscriber, uint256 amount) internal view returns (ChargeReason) {
+        if (!TokenCalls.hasGasFor(TokenCalls.FUNDS_GAS_NEEDED)) revert BatchOutOfGas(subscriber);
+        return _fundsReason(subscriber, amount);
     }
 
     /// @dev After a failed pull, tells an allowance problem from a balance problem from anything else
     /// (blocklist, paused token).
     function _transferFailureReason(address subscriber, uint256 amount) internal view returns (ChargeReason) {
-        ChargeReason funds = _fundsReason(subscriber, amount);
+        ChargeReason funds = _fundsReasonInBatch(subscriber, amount);
         return funds == ChargeReason.Ok ? ChargeReason.TransferFailed : funds;
     }
 

@@ -2,7 +2,7 @@
 pragma solidity 0.8.30;
 
 import {IPlanCore} from "./IPlanCore.sol";
-import {ChargeReason} from "./PlanTypes.sol";
+import {ChargeReason, SubscriptionStatus} from "./PlanTypes.sol";
 
 /// @title A Recur metered (pay-as-you-go) plan
 /// @notice `IPlanCore` plus usage billing in arrears. A subscription runs in cycles of `period` seconds
@@ -21,6 +21,14 @@ import {ChargeReason} from "./PlanTypes.sol";
 ///      before any token moves; only the rest is pulled from the subscriber, and that rest must not exceed
 ///      their `maxAmount` (`MaxAmountExceeded`).
 ///  M5. A failed pull changes nothing: the cycle stays unbilled and no credit is used (rule 12).
+///  M6. No service on credit beyond one cycle: `hasAccess` is true only while no ended cycle waits for
+///      its bill. An ended subscription (cancelled, or lapsed) always leaves its last cycle unbilled;
+///      the address cannot start a fresh subscription on the plan until the owner writes that cycle off
+///      (`writeOff`). Subscribing again while that cycle can still be billed resumes it instead.
+///  M7. A cycle is billed under the max amount in force when it started: a raise applies at once, a
+///      lowering only from the next cycle that starts (`billingLimit`).
+///  M8. Retirement stops new cycles, not the bills of cycles that had started: those can still be
+///      billed inside their grace window.
 interface IMeteredPlan is IPlanCore {
     // ------------------------------------------------------------------------------------------------
     // Events
@@ -56,6 +64,9 @@ interface IMeteredPlan is IPlanCore {
 
     /// @notice The owner authorized or revoked a usage reporter.
     event ReporterAuthorized(address indexed reporter, bool authorized);
+    /// @notice The owner wrote off the unbilled cycle `cycleIndex` (ended at `cycleEnd`) that
+    /// `subscriber`'s ended subscription left: the address may subscribe afresh.
+    event CycleWrittenOff(address indexed subscriber, uint256 cycleIndex, uint256 cycleEnd);
 
     // ------------------------------------------------------------------------------------------------
     // Errors
@@ -65,6 +76,12 @@ interface IMeteredPlan is IPlanCore {
     error NotAuthorizedReporter(address caller);
     /// @notice `usage` for `subscriber` is above the plan's `perCycleCap`.
     error UsageAboveCap(address subscriber, uint256 usage, uint256 perCycleCap);
+    /// @notice `subscriber`'s last subscription ended leaving cycle `cycleIndex` (ending at `cycleEnd`)
+    /// unbilled: they cannot start a fresh subscription until the owner writes it off (`writeOff`).
+    error UnbilledCycle(address subscriber, uint256 cycleIndex, uint256 cycleEnd);
+    /// @notice `writeOff` needs a subscription that is over (expired, or cancelled and no longer
+    /// resumable) and not written off already; `subscriber`'s is `status`.
+    error NothingToWriteOff(address subscriber, SubscriptionStatus status);
     /// @notice The arrays given to `chargeUsageMany` differ in length.
     error LengthMismatch(uint256 subscribers, uint256 usages, uint256 usageRefs);
 
@@ -97,6 +114,12 @@ interface IMeteredPlan is IPlanCore {
     /// @notice Authorizes or revokes `reporter` to bill usage.
     function setReporter(address reporter, bool authorized) external;
 
+    /// @notice Writes off the unbilled cycle that `subscriber`'s ended subscription left (it can never be
+    /// billed: rule 4 after a cancel, rule 5 after the grace window), so that the address may subscribe
+    /// afresh. Moves no money. Reverts `NothingToWriteOff` unless the subscription is over and not
+    /// written off yet.
+    function writeOff(address subscriber) external;
+
     // ------------------------------------------------------------------------------------------------
     // Views
     // ------------------------------------------------------------------------------------------------
@@ -112,6 +135,11 @@ interface IMeteredPlan is IPlanCore {
         external
         view
         returns (bool ok, ChargeReason reason, uint256 fromCredits, uint256 pulled);
+
+    /// @notice The most the bill of `subscriber`'s waiting cycle (the one ending at `nextChargeAt`) may pull
+    /// after credits: their max amount, or the higher one in force when that cycle started if they lowered
+    /// it since (rule M7).
+    function billingLimit(address subscriber) external view returns (uint256);
 
     /// @notice Free credits `subscriber` has left, token base units.
     function creditsOf(address subscriber) external view returns (uint256);

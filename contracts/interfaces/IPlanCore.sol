@@ -32,8 +32,9 @@ import {
 ///     first period at once or reverts.
 /// 10. Only the subscriber subscribes: by their own transaction (`subscribe`, `subscribeWithPermit`) or
 ///     by their EIP-712 signature submitted by anyone (`subscribeBySig`: bound to this chain, this plan,
-///     the subscriber's nonce and a deadline, so it works once); an allowance alone is never enough. One
-///     trial per subscriber per plan, however they subscribed.
+///     the subscriber's nonce and a deadline, so it works once, and never after the subscriber cancelled
+///     or revoked it); an allowance alone is never enough. One trial per subscriber per plan, however they
+///     subscribed. An address the owner blocked cannot subscribe or resume.
 /// 11. Money goes only to the payee (and, if the plan was created with a keeper fee, that share of the
 ///     price to the caller); no caller-supplied recipient, and on fixed plans no caller-supplied amount
 ///     (a metered plan's amount comes from the owner or a reporter, within rules 2 and 3).
@@ -42,8 +43,14 @@ import {
 /// Units: amounts are token base units; times are unix seconds; fees are basis points.
 ///
 /// Signatures: `subscribeBySig` takes an EIP-712 (ERC-5267 readable) signature over
-/// `Subscribe(address subscriber,uint256 maxAmount,uint256 nonce,uint256 deadline)` in the domain
-/// {name: "Recur Plan", version: "1", chainId, verifyingContract: the plan}.
+/// `Subscribe(address subscriber,uint256 maxAmount,uint256 nonce,uint256 deadline)`, and
+/// `subscribeBySigWithRef` one over
+/// `SubscribeWithRef(address subscriber,uint256 maxAmount,bytes32 ref,uint256 nonce,uint256 deadline)`,
+/// in the domain {name: "Recur Plan", version: "1", chainId, verifyingContract: the plan}.
+///
+/// References: every sign-up can carry a `bytes32 ref` chosen by the merchant's checkout (an order or
+/// customer id), emitted (indexed) in `Subscribed`. It comes from the subscriber's own transaction or
+/// signature, so the merchant's backend can trust the mapping. The forms without a ref carry zero.
 interface IPlanCore is ITermsErrors, IERC5267 {
     // ------------------------------------------------------------------------------------------------
     // Events
@@ -54,8 +61,14 @@ interface IPlanCore is ITermsErrors, IERC5267 {
     /// @param startedAt When this subscription started.
     /// @param nextChargeAt When the next period is due (after the first charge, if `subscribe` made one).
     /// @param trial Whether this subscription started a free trial.
+    /// @param ref The merchant's reference carried by the sign-up (zero for the forms without one).
     event Subscribed(
-        address indexed subscriber, uint256 maxAmount, uint256 startedAt, uint256 nextChargeAt, bool trial
+        address indexed subscriber,
+        uint256 maxAmount,
+        uint256 startedAt,
+        uint256 nextChargeAt,
+        bool trial,
+        bytes32 indexed ref
     );
 
     /// @notice One period of a fixed plan was paid (a metered plan emits `IMeteredPlan.UsageCharged`).
@@ -85,6 +98,14 @@ interface IPlanCore is ITermsErrors, IERC5267 {
     /// @notice The owner changed where charges are paid.
     event PayeeChanged(address indexed oldPayee, address indexed newPayee);
 
+    /// @notice The owner blocked (`blocked` true) or unblocked `subscriber`. A blocked address cannot
+    /// subscribe or resume; blocking moves no money and leaves a live subscription as it is.
+    event SubscriberBlockUpdated(address indexed subscriber, bool blocked);
+
+    /// @notice `subscriber` voided every `subscribeBySig` authorization they signed and nobody submitted:
+    /// the next one must carry `nonce`.
+    event AuthorizationsRevoked(address indexed subscriber, uint256 nonce);
+
     // ------------------------------------------------------------------------------------------------
     // Errors
     // ------------------------------------------------------------------------------------------------
@@ -109,12 +130,21 @@ interface IPlanCore is ITermsErrors, IERC5267 {
     error AlreadySubscribed(address subscriber, SubscriptionStatus status);
     /// @notice The action is not possible for a subscription with `status`.
     error InvalidSubscriptionStatus(address subscriber, SubscriptionStatus status);
+    /// @notice The token's `transferFrom` failed without an error of its own: it returned false, or ran
+    /// out of its gas budget (`TokenCalls.PULL_GAS`) without a reason. (The error OpenZeppelin's SafeERC20
+    /// raises, kept for the tools that know it; a token that reverts with its own error is reverted with.)
+    error SafeERC20FailedOperation(address token);
+    /// @notice The owner blocked `subscriber` from this plan (`setBlocked`): no sign-up, no resume.
+    error SubscriberBlocked(address subscriber);
+    /// @notice Plans cannot be left without an owner.
+    error OwnershipCannotBeRenounced();
     /// @notice `status` is not a plan status.
     error InvalidPlanStatus(uint256 status);
     /// @notice The plan cannot go from `from` to `to` (Retired is terminal; no change is not a change).
     error InvalidStatusTransition(PlanStatus from, PlanStatus to);
-    /// @notice In `chargeMany`, the token call for `subscriber` used up the gas the caller sent, so its
-    /// failure says nothing about the subscriber: the whole batch reverts instead of recording it.
+    /// @notice The caller left too little gas for the token call for `subscriber` to have its whole fixed
+    /// budget (`TokenCalls.PULL_GAS` for a pull, `VIEW_GAS` for each funds read): its outcome could then
+    /// depend on the caller's gas, so the whole call reverts instead of recording a failure. Send more gas.
     error BatchOutOfGas(address subscriber);
     /// @notice A `subscribeBySig` authorization valid until `deadline` (unix seconds, inclusive) was
     /// submitted at `now`, after it.
@@ -138,6 +168,9 @@ interface IPlanCore is ITermsErrors, IERC5267 {
     /// @return nextChargeAt When the next charge is due.
     function subscribe(uint256 maxAmount) external returns (uint256 nextChargeAt);
 
+    /// @notice `subscribe`, carrying the merchant's `ref` into `Subscribed`.
+    function subscribeWithRef(uint256 maxAmount, bytes32 ref) external returns (uint256 nextChargeAt);
+
     /// @notice `subscribe`, preceded in the same transaction by the token's ERC-2612
     /// `permit(caller, this plan, allowance, deadline, v, r, s)`. A permit that fails (front-run by
     /// someone who submitted it first, already used, expired, or a token without permit) is ignored: the
@@ -154,6 +187,17 @@ interface IPlanCore is ITermsErrors, IERC5267 {
     /// @return nextChargeAt When the next charge is due.
     function subscribeWithPermit(
         uint256 maxAmount,
+        uint256 allowance,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external returns (uint256 nextChargeAt);
+
+    /// @notice `subscribeWithPermit`, carrying the merchant's `ref` into `Subscribed`.
+    function subscribeWithPermitAndRef(
+        uint256 maxAmount,
+        bytes32 ref,
         uint256 allowance,
         uint256 deadline,
         uint8 v,
@@ -180,8 +224,23 @@ interface IPlanCore is ITermsErrors, IERC5267 {
         external
         returns (uint256 nextChargeAt);
 
+    /// @notice `subscribeBySig` for a `SubscribeWithRef` authorization, which also covers `ref`; the
+    /// merchant's `ref` goes into `Subscribed`. Same nonce as `subscribeBySig`.
+    function subscribeBySigWithRef(
+        address subscriber,
+        uint256 maxAmount,
+        bytes32 ref,
+        uint256 deadline,
+        bytes calldata signature
+    ) external returns (uint256 nextChargeAt);
+
+    /// @notice Voids every `subscribeBySig` / `subscribeBySigWithRef` authorization the caller signed and
+    /// nobody submitted yet, without touching their subscription: uses up their current nonce.
+    function revokeAuthorizations() external;
+
     /// @notice Cancels the caller's subscription. No charge can succeed after this; access lasts until
-    /// the end of the paid time (a paused subscription keeps its unused time).
+    /// the end of the paid time (a paused subscription keeps its unused time). Also voids the caller's
+    /// unsubmitted `subscribeBySig` authorizations (uses up their nonce).
     function cancel() external;
 
     /// @notice Pauses the caller's subscription (Trialing or Active only). Nothing is charged while
@@ -192,21 +251,29 @@ interface IPlanCore is ITermsErrors, IERC5267 {
     function resume() external;
 
     /// @notice Sets the caller's cap on a single charge (token base units). Lowering it below the price
-    /// (on a metered plan, below what a cycle's usage pulls after credits) stops charges (they fail with
-    /// `MaxAmountExceeded`) until it is raised again.
+    /// stops charges (they fail with `MaxAmountExceeded`) until it is raised again. On a metered plan a
+    /// raise applies at once, and a lowering from the next cycle that starts: a cycle running or ended and
+    /// not yet billed keeps the highest max amount it has seen (`IMeteredPlan.billingLimit`).
     function setMaxAmount(uint256 maxAmount) external;
 
     // ------------------------------------------------------------------------------------------------
     // Owner actions
     // ------------------------------------------------------------------------------------------------
 
-    /// @notice Cancels `subscriber`'s subscription (the merchant ends it); same effect as `cancel`.
+    /// @notice Cancels `subscriber`'s subscription (the merchant ends it); same effect as `cancel`. To keep
+    /// them from subscribing again, `setBlocked` too.
     function cancelFor(address subscriber) external;
+
+    /// @notice Blocks (or unblocks) `subscriber`: a blocked address cannot subscribe (by any path) or
+    /// resume. Blocking moves no money and does not end a live subscription or its paid time (`cancelFor`
+    /// does that).
+    function setBlocked(address subscriber, bool blocked) external;
 
     /// @notice Changes the plan status (`PlanStatus` as uint8). Retired is terminal.
     function setStatus(uint8 newStatus) external;
 
-    /// @notice Changes where future charges are paid.
+    /// @notice Changes where future charges are paid. Refuses (`InvalidPayee`) an address that could
+    /// never pass the tokens on: zero, this plan, or the token contract.
     function setPayee(address newPayee) external;
 
     // ------------------------------------------------------------------------------------------------
@@ -232,13 +299,16 @@ interface IPlanCore is ITermsErrors, IERC5267 {
 
     /// @notice Whether `subscriber` should have access now. Fixed plans: trialing, active (paid), or
     /// cancelled with paid time left; PastDue, paused, expired and unknown subscribers have no access (a
-    /// merchant who grants access during the grace window can read `statusOf`). Metered plans: active, or
-    /// PastDue (the ended cycle waits for its bill); a cancelled subscription has nothing paid in advance,
-    /// so no access.
+    /// merchant who grants access during the grace window can read `statusOf`). Metered plans: active
+    /// only, that is inside a cycle with no ended cycle waiting for its bill; PastDue (an ended cycle not
+    /// billed yet), paused, cancelled (nothing is paid in advance) and expired have no access.
     function hasAccess(address subscriber) external view returns (bool);
 
     /// @notice The stored subscription.
     function subscriptionOf(address subscriber) external view returns (Subscription memory);
+
+    /// @notice Whether the owner blocked `subscriber` (`setBlocked`).
+    function isBlocked(address subscriber) external view returns (bool);
 
     /// @notice Whether the next charge of `subscriber` would succeed, and if not why: the plan's rules
     /// first, then the subscriber's `maxAmount`, their allowance to this plan and their balance. Before the
@@ -265,13 +335,18 @@ interface IPlanCore is ITermsErrors, IERC5267 {
     function requiredAllowance(uint256 periods) external view returns (uint256);
 
     /// @notice The nonce the next `subscribeBySig` authorization of `subscriber` must carry; each
-    /// successful `subscribeBySig` uses it up (+1). Nothing else changes it.
+    /// successful `subscribeBySig`, each cancellation and each `revokeAuthorizations` uses it up (+1).
     function nonces(address subscriber) external view returns (uint256);
 
     /// @notice keccak256("Subscribe(address subscriber,uint256 maxAmount,uint256 nonce,uint256 deadline)"),
     /// the EIP-712 type hash of a `subscribeBySig` authorization.
     // solhint-disable-next-line func-name-mixedcase
     function SUBSCRIBE_TYPEHASH() external view returns (bytes32);
+
+    /// @notice keccak256("SubscribeWithRef(address subscriber,uint256 maxAmount,bytes32 ref,uint256 nonce,uint256
+    /// deadline)"), the EIP-712 type hash of a `subscribeBySigWithRef` authorization.
+    // solhint-disable-next-line func-name-mixedcase
+    function SUBSCRIBE_WITH_REF_TYPEHASH() external view returns (bytes32);
 
     /// @notice The ERC-20 pulled on each charge.
     function token() external view returns (address);

@@ -66,7 +66,9 @@ enum ChargeReason {
 /// `periodIndex` of the next `Charged` event (on a metered plan: cycles billed, the next `cycleIndex`).
 /// @param flags Bit 0: cancelled. Bit 1: the trial has been used (metered plans: the free credits have
 /// been granted). Bit 2: the current subscription has paid at least one period (metered plans: set from
-/// the start, as there is no trial).
+/// the start, as there is no trial). Bit 3: the owner blocked this address. Metered plans: bit 4, the
+/// owner wrote off the unbilled cycle this ended subscription left; bit 5, a higher limit is kept for an
+/// unbilled cycle (`IMeteredPlan.billingLimit`).
 struct Subscription {
     uint96 maxAmount;
     uint40 nextChargeAt;

@@ -15,6 +15,15 @@ library BillingMath {
     uint8 internal constant FLAG_TRIAL_USED = 2;
     /// @notice `Subscription.flags` bit: the current subscription has paid at least one period.
     uint8 internal constant FLAG_PAID = 4;
+    /// @notice `Subscription.flags` bit: the owner blocked this address (`setBlocked`): it cannot subscribe
+    /// or resume. Kept in the subscription's word so that sign-up reads no other slot.
+    uint8 internal constant FLAG_BLOCKED = 8;
+    /// @notice `Subscription.flags` bit, metered plans: the owner wrote off the unbilled cycle this ended
+    /// subscription left (`writeOff`), so the address may start a fresh subscription.
+    uint8 internal constant FLAG_WRITTEN_OFF = 16;
+    /// @notice `Subscription.flags` bit, metered plans: the subscriber lowered their max amount while a
+    /// cycle was running or waiting for its bill, and that cycle's higher limit is kept in a second slot.
+    uint8 internal constant FLAG_LIMITS = 32;
     /// @notice Basis points in one whole.
     uint256 internal constant BPS = 10_000;
 

@@ -75,7 +75,10 @@ library PlanTermsLib {
     function _validateCommon(PlanTerms memory terms, BillingMode mode) private view {
         if (terms.billingMode != mode) revert ITermsErrors.UnsupportedBillingMode(terms.billingMode);
         if (terms.token.code.length == 0) revert ITermsErrors.InvalidToken(terms.token);
-        if (terms.payee == address(0)) revert ITermsErrors.InvalidPayee(terms.payee);
+        // A payee that could never pass the tokens on: nobody, the plan being built, the token itself.
+        if (terms.payee == address(0) || terms.payee == address(this) || terms.payee == terms.token) {
+            revert ITermsErrors.InvalidPayee(terms.payee);
+        }
         if (terms.period < MIN_PERIOD || terms.period > MAX_PERIOD) {
             revert ITermsErrors.PeriodOutOfRange(terms.period, MIN_PERIOD, MAX_PERIOD);
         }

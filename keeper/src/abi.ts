@@ -7,7 +7,7 @@ export const FACTORY_ABI = [
 ] as const;
 
 export const PLAN_ABI = [
-  "event Subscribed(address indexed subscriber, uint256 maxAmount, uint256 startedAt, uint256 nextChargeAt, bool trial)",
+  "event Subscribed(address indexed subscriber, uint256 maxAmount, uint256 startedAt, uint256 nextChargeAt, bool trial, bytes32 indexed ref)",
   "event Charged(address indexed subscriber, uint256 periodIndex, uint256 amount, uint256 nextChargeAt)",
   "event ChargeFailed(address indexed subscriber, uint8 reason)",
   "event Cancelled(address indexed subscriber, address indexed by, uint256 paidThrough)",
