@@ -62,6 +62,21 @@ const subscribeGas = await gasOf(await plan.connect(first!).subscribe(price));
 await networkHelpers.time.increase(30 * 86_400);
 const singleCharge = await gasOf(await plan.connect(keeper).charge(first!.address));
 
+// 4b. The least gas limit a caller must send for chargeMany of one due subscriber (eth_estimateGas
+// searches for it): each pull must be able to receive its whole fixed budget (TokenCalls.PULL_GAS), so
+// this is what the budget costs a caller in gas limit, not in gas used.
+const [lone] = await subscribers(1);
+await plan.connect(lone!).subscribe(price);
+await networkHelpers.time.increase(30 * 86_400);
+const chargeManyOneGasLimit = await plan.connect(keeper).chargeMany.estimateGas([lone!.address]);
+await plan.connect(keeper).chargeMany([lone!.address]);
+
+// 4c. subscribeWithRef (the merchant's reference, an indexed topic) and cancel (which also uses up the
+// subscriber's nonce, voiding unsubmitted authorizations).
+const [withRef] = await subscribers(1);
+const subscribeWithRefGas = await gasOf(await plan.connect(withRef!).subscribeWithRef(price, ethers.encodeBytes32String("order-1")));
+const cancelGas = await gasOf(await plan.connect(withRef!).cancel());
+
 // 5. chargeMany at several batch sizes.
 const batches: Record<string, { total: number; perSubscriber: number }> = {};
 for (const size of BATCH_SIZES) {
@@ -148,6 +163,14 @@ await networkHelpers.time.increase(30 * 86_400);
 const chargeUsageCreditsGas = await gasOf(await creditPlan.connect(merchant).chargeUsage(creditWallet!.address, price, usageRef));
 const chargeUsageManyPerSub = Math.round(Number(chargeUsageManyGas) / meteredAddresses.length);
 
+// 8b. A metered customer lowers their max amount while a cycle runs (the cycle keeps its limit in a second
+// slot), and that cycle's bill, which reads the kept limit.
+const [lowering] = await subscribers(1, meteredAddress);
+await meteredPlan.connect(lowering!).subscribe(12n * price);
+const lowerMaxGas = await gasOf(await meteredPlan.connect(lowering!).setMaxAmount(0n));
+await networkHelpers.time.increase(30 * 86_400);
+const chargeUsageKeptLimitGas = await gasOf(await meteredPlan.connect(keeper).chargeUsage(lowering!.address, price, usageRef));
+
 const ratio = Number(singleCharge) / Number(bareTransferFrom);
 const perSub100 = batches["100"]!.perSubscriber;
 const rows: [string, string, string][] = [
@@ -158,7 +181,10 @@ const rows: [string, string, string][] = [
     const note = n === 100 ? ` (target ≤ ${TARGET_BATCH100_PER_SUB})` : "";
     return [`chargeMany, batch of ${n}, per subscriber`, String(b.perSubscriber), `${(b.perSubscriber / Number(bareTransferFrom)).toFixed(3)}×${note}`];
   }),
+  ["chargeMany of 1: least gas limit (estimateGas)", String(chargeManyOneGasLimit), "limit, not gas used"],
   ["subscribe (pulls first period)", String(subscribeGas), `${(Number(subscribeGas) / Number(bareTransferFrom)).toFixed(3)}×`],
+  ["subscribeWithRef (pulls first period)", String(subscribeWithRefGas), `${(Number(subscribeWithRefGas) / Number(bareTransferFrom)).toFixed(3)}×`],
+  ["cancel (uses up the nonce too)", String(cancelGas), ""],
   [
     "subscribeBySig (relayed, pulls first period)",
     String(subscribeBySigGas),
@@ -168,6 +194,8 @@ const rows: [string, string, string][] = [
   ["chargeUsage, metered (all pulled)", String(chargeUsageGas), `${(Number(chargeUsageGas) / Number(bareTransferFrom)).toFixed(3)}×`],
   ["chargeUsageMany, batch of 100, per subscriber", String(chargeUsageManyPerSub), `${(chargeUsageManyPerSub / Number(bareTransferFrom)).toFixed(3)}×`],
   ["chargeUsage, paid by free credits (no transfer)", String(chargeUsageCreditsGas), `${(Number(chargeUsageCreditsGas) / Number(bareTransferFrom)).toFixed(3)}×`],
+  ["setMaxAmount, metered, lowered mid-cycle", String(lowerMaxGas), ""],
+  ["chargeUsage of a cycle with a kept limit", String(chargeUsageKeptLimitGas), `${(Number(chargeUsageKeptLimitGas) / Number(bareTransferFrom)).toFixed(3)}×`],
   ["createPlan (full deployment)", String(createPlanGas), ""],
   ["createPlan, metered (full deployment)", String(createMeteredGas), ""],
 ];
@@ -183,12 +211,17 @@ const results = {
   charge: Number(singleCharge),
   chargeRatio: Number(ratio.toFixed(4)),
   chargeMany: batches,
+  chargeManyOneLeastGasLimit: Number(chargeManyOneGasLimit),
   subscribe: Number(subscribeGas),
+  subscribeWithRef: Number(subscribeWithRefGas),
+  cancel: Number(cancelGas),
   subscribeBySig: Number(subscribeBySigGas),
   chargeUsdPriced: Number(usdCharge),
   chargeUsage: Number(chargeUsageGas),
   chargeUsageManyPerSubscriberAt100: chargeUsageManyPerSub,
   chargeUsageFromCredits: Number(chargeUsageCreditsGas),
+  setMaxAmountMeteredLowered: Number(lowerMaxGas),
+  chargeUsageWithKeptLimit: Number(chargeUsageKeptLimitGas),
   createPlan: Number(createPlanGas),
   createMeteredPlan: Number(createMeteredGas),
   targets: {

@@ -2,6 +2,7 @@
 // money goes (rules 2 and 11), the max amount (rule 3), the grace window (rule 5), allowance not escrow
 // (rule 6) and atomic failures (rule 12).
 import { expect } from "chai";
+import { ZeroHash } from "ethers";
 import { network } from "hardhat";
 
 import { ChargeReason, SubscriptionStatus } from "../scripts/lib/plans.js";
@@ -150,7 +151,7 @@ describe("charge", () => {
       const t = due + 10n * PERIOD;
       await at(t);
       const tx = plan.connect(alice).subscribe(PRICE);
-      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, t, t + PERIOD, false);
+      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, t, t + PERIOD, false, ZeroHash);
       await expect(tx).to.emit(plan, "Charged").withArgs(alice.address, 1n, PRICE, t + PERIOD);
       await expect(tx).to.changeTokenBalances(ethers, token, [alice, payee], [-PRICE, PRICE]);
       expect(await plan.statusOf(alice.address)).to.equal(BigInt(SubscriptionStatus.Active));
@@ -217,7 +218,7 @@ describe("charge", () => {
       const { plan, bob } = await networkHelpers.loadFixture(subscribedFixture);
       await expect(plan.connect(bob).subscribe(2n ** 200n))
         .to.emit(plan, "Subscribed")
-        .withArgs(bob.address, UINT96_MAX, anyTime, anyTime, false);
+        .withArgs(bob.address, UINT96_MAX, anyTime, anyTime, false, ZeroHash);
       expect((await stored(plan, bob.address)).maxAmount).to.equal(UINT96_MAX);
     });
 

@@ -1,6 +1,7 @@
 // A subscription's lifecycle and the plan's: cancellation (rule 4), plan status (rule 7), pause (rule 8),
 // trial (rule 9), only the subscriber subscribes (rule 10), and what only the owner may do.
 import { expect } from "chai";
+import { ZeroHash } from "ethers";
 import { network } from "hardhat";
 
 import { ChargeReason, DAY, PlanStatus, SubscriptionStatus } from "../scripts/lib/plans.js";
@@ -129,7 +130,7 @@ describe("lifecycle", () => {
       await plan.connect(alice).cancel();
       await at(due - 1n);
       const tx = plan.connect(alice).subscribe(2n * PRICE);
-      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, 2n * PRICE, sub.startedAt, due, false);
+      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, 2n * PRICE, sub.startedAt, due, false, ZeroHash);
       await expect(tx).to.not.emit(plan, "Charged");
       await expect(tx).to.changeTokenBalances(ethers, token, [alice, payee], [0n, 0n]);
       expect(await plan.statusOf(alice.address)).to.equal(BigInt(SubscriptionStatus.Active));
@@ -146,7 +147,7 @@ describe("lifecycle", () => {
       await plan.connect(alice).cancel();
       await at(due);
       const tx = plan.connect(alice).subscribe(PRICE);
-      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, due, due + PERIOD, false);
+      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, due, due + PERIOD, false, ZeroHash);
       await expect(tx).to.emit(plan, "Charged").withArgs(alice.address, 1n, PRICE, due + PERIOD);
       await expect(tx).to.changeTokenBalances(ethers, token, [alice, payee], [-PRICE, PRICE]);
     });
@@ -413,7 +414,7 @@ describe("lifecycle", () => {
       const t = (BigInt(await time.latest())) + 100n;
       await at(t);
       const tx = plan.connect(alice).subscribe(PRICE);
-      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, t, t + TRIAL, true);
+      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, t, t + TRIAL, true, ZeroHash);
       await expect(tx).to.not.emit(plan, "Charged");
       await expect(tx).to.changeTokenBalances(ethers, token, [alice, payee, planAddress], [0n, 0n, 0n]);
       expect(await plan.statusOf(alice.address)).to.equal(BigInt(SubscriptionStatus.Trialing));
@@ -458,7 +459,7 @@ describe("lifecycle", () => {
       const t = sub.startedAt + TRIAL;
       await at(t);
       const tx = plan.connect(alice).subscribe(PRICE);
-      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, t, t + PERIOD, false);
+      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, t, t + PERIOD, false, ZeroHash);
       await expect(tx).to.emit(plan, "Charged").withArgs(alice.address, 0n, PRICE, t + PERIOD);
       await expect(tx).to.changeTokenBalances(ethers, token, [alice, payee], [-PRICE, PRICE]);
     });
@@ -471,7 +472,7 @@ describe("lifecycle", () => {
       expect(await plan.statusOf(alice.address)).to.equal(BigInt(SubscriptionStatus.Expired));
       await at(t + 1n);
       const tx = plan.connect(alice).subscribe(PRICE);
-      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, t + 1n, t + 1n + PERIOD, false);
+      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, t + 1n, t + 1n + PERIOD, false, ZeroHash);
       await expect(tx).to.changeTokenBalances(ethers, token, [alice, payee], [-PRICE, PRICE]);
     });
 
@@ -484,7 +485,7 @@ describe("lifecycle", () => {
       const t = sub.startedAt + TRIAL + PERIOD + 1n;
       await at(t);
       const tx = plan.connect(alice).subscribe(PRICE);
-      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, t, t + PERIOD, false);
+      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, t, t + PERIOD, false, ZeroHash);
       await expect(tx).to.changeTokenBalances(ethers, token, [alice, payee], [-PRICE, PRICE]);
     });
 
@@ -495,7 +496,7 @@ describe("lifecycle", () => {
       await plan.connect(alice).cancel();
       await at(sub.startedAt + 2n * DAY);
       const tx = plan.connect(alice).subscribe(PRICE);
-      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, sub.startedAt, trialEnd, false);
+      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, sub.startedAt, trialEnd, false, ZeroHash);
       await expect(tx).to.changeTokenBalances(ethers, token, [alice, payee], [0n, 0n]);
       expect(await plan.statusOf(alice.address)).to.equal(BigInt(SubscriptionStatus.Trialing));
       expect(await plan.nextChargeAt(alice.address)).to.equal(trialEnd);
@@ -510,7 +511,7 @@ describe("lifecycle", () => {
         PRICE,
         (v: unknown) => typeof v === "bigint",
         (v: unknown) => typeof v === "bigint",
-        true,
+        true, ZeroHash,
       );
     });
   });
