@@ -138,7 +138,7 @@ describe("gasless sign-up", () => {
       await at(t);
       const tx = plan.connect(alice).subscribeWithPermit(PRICE, allowance, deadline, v, r, s);
       await expect(tx).to.emit(token, "Approval").withArgs(alice.address, planAddress, allowance);
-      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, t, t + PERIOD, false);
+      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, t, t + PERIOD, false, ZeroHash);
       await expect(tx).to.emit(plan, "Charged").withArgs(alice.address, 0n, PRICE, t + PERIOD);
       await expect(tx).to.changeTokenBalances(ethers, token, [alice, payee], [-PRICE, PRICE]);
       expect(await token.allowance(alice.address, planAddress)).to.equal(allowance - PRICE);
@@ -203,7 +203,7 @@ describe("gasless sign-up", () => {
       const t = (await now()) + 10n;
       await at(t);
       const tx = plan.connect(alice).subscribeWithPermit(PRICE, allowance, deadline, v, r, s);
-      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, t, t + TRIAL, true);
+      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, t, t + TRIAL, true, ZeroHash);
       await expect(tx).to.not.emit(plan, "Charged");
       await expect(tx).to.changeTokenBalances(ethers, token, [alice, payee], [0n, 0n]);
       expect(await token.allowance(alice.address, planAddress)).to.equal(allowance);
@@ -238,7 +238,7 @@ describe("gasless sign-up", () => {
       const t = (await now()) + 10n;
       await at(t);
       const tx = await plan.connect(relayer).subscribeBySig(alice.address, auth.maxAmount, auth.deadline, signature);
-      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, t, t + PERIOD, false);
+      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, t, t + PERIOD, false, ZeroHash);
       await expect(tx).to.emit(plan, "Charged").withArgs(alice.address, 0n, PRICE, t + PERIOD);
       await expect(tx).to.changeTokenBalances(ethers, token, [alice, payee, relayer], [-PRICE, PRICE, 0n]);
       const receipt = await tx.wait();
@@ -266,7 +266,7 @@ describe("gasless sign-up", () => {
       await at(onTime.deadline);
       await expect(plan.connect(relayer).subscribeBySig(alice.address, onTime.maxAmount, onTime.deadline, onTimeSignature))
         .to.emit(plan, "Subscribed")
-        .withArgs(alice.address, PRICE, onTime.deadline, onTime.deadline + PERIOD, false);
+        .withArgs(alice.address, PRICE, onTime.deadline, onTime.deadline + PERIOD, false, ZeroHash);
     });
 
     it("reverts InvalidSignature(subscriber) when the signer is not the subscriber or a signed value was changed", async () => {
@@ -432,19 +432,20 @@ describe("gasless sign-up", () => {
         plan.connect(relayer).subscribeBySig(alice.address, first.maxAmount, first.deadline, await signSubscribe(alice, planAddress, first)),
       )
         .to.emit(plan, "Subscribed")
-        .withArgs(alice.address, PRICE, t, t + TRIAL, true);
+        .withArgs(alice.address, PRICE, t, t + TRIAL, true, ZeroHash);
       await plan.connect(alice).cancel();
       await time.increaseTo(t + TRIAL);
 
       // A new signature after the trial ended: charged at once, no second trial.
       const second = await authorization(plan, alice.address, PRICE, 100n * DAY);
-      expect(second.nonce).to.equal(1n);
+      // One nonce used by the first signature, one by the cancel (which voids unsubmitted authorizations).
+      expect(second.nonce).to.equal(2n);
       const t2 = (await now()) + 10n;
       await at(t2);
       const tx = plan
         .connect(relayer)
         .subscribeBySig(alice.address, second.maxAmount, second.deadline, await signSubscribe(alice, planAddress, second));
-      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, t2, t2 + PERIOD, false);
+      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, t2, t2 + PERIOD, false, ZeroHash);
       await expect(tx).to.changeTokenBalances(ethers, token, [alice, payee, relayer], [-PRICE, PRICE, 0n]);
 
       // And by subscribe, after cancelling and letting the paid period end: charged at once again.
@@ -454,7 +455,7 @@ describe("gasless sign-up", () => {
       await at(t3);
       await expect(plan.connect(alice).subscribe(PRICE))
         .to.emit(plan, "Subscribed")
-        .withArgs(alice.address, PRICE, t3, t3 + PERIOD, false);
+        .withArgs(alice.address, PRICE, t3, t3 + PERIOD, false, ZeroHash);
     });
 
     it("one trial per subscriber: after a trial started by subscribe, subscribeBySig charges at once", async () => {
@@ -469,7 +470,7 @@ describe("gasless sign-up", () => {
       const tx = plan
         .connect(relayer)
         .subscribeBySig(alice.address, auth.maxAmount, auth.deadline, await signSubscribe(alice, planAddress, auth));
-      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, t, t + PERIOD, false);
+      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, PRICE, t, t + PERIOD, false, ZeroHash);
       await expect(tx).to.emit(plan, "Charged").withArgs(alice.address, 0n, PRICE, t + PERIOD);
       await expect(tx).to.changeTokenBalances(ethers, token, [alice, payee], [-PRICE, PRICE]);
     });
