@@ -157,20 +157,30 @@ function mutatingSignatures(iface: FixedPricePlan["interface"] | MeteredPlan["in
   return found.sort();
 }
 
-/** The state-changing functions both plan kinds share (PlanCore, Ownable2Step). */
+/** The sign-up functions both plan kinds share: none takes a subscriber but the two signature forms. */
+const SIGN_UPS = [
+  "subscribe(uint256 maxAmount)",
+  "subscribeBySig(address subscriber, uint256 maxAmount, uint256 deadline, bytes signature)",
+  "subscribeBySigWithRef(address subscriber, uint256 maxAmount, bytes32 ref, uint256 deadline, bytes signature)",
+  "subscribeWithPermit(uint256 maxAmount, uint256 allowance, uint256 deadline, uint8 v, bytes32 r, bytes32 s)",
+  "subscribeWithPermitAndRef(uint256 maxAmount, bytes32 ref, uint256 allowance, uint256 deadline, uint8 v, bytes32 r, bytes32 s)",
+  "subscribeWithRef(uint256 maxAmount, bytes32 ref)",
+];
+
+/** The state-changing functions both plan kinds share (PlanCore, Ownable2Step). `renounceOwnership` is not
+ * one: it is a view that always reverts (`OwnershipCannotBeRenounced`). */
 const SHARED_MUTATING = [
   "acceptOwnership()",
   "cancel()",
   "cancelFor(address subscriber)",
   "pause()",
-  "renounceOwnership()",
   "resume()",
+  "revokeAuthorizations()",
+  "setBlocked(address subscriber, bool blocked)",
   "setMaxAmount(uint256 maxAmount)",
   "setPayee(address newPayee)",
   "setStatus(uint8 newStatus)",
-  "subscribe(uint256 maxAmount)",
-  "subscribeBySig(address subscriber, uint256 maxAmount, uint256 deadline, bytes signature)",
-  "subscribeWithPermit(uint256 maxAmount, uint256 allowance, uint256 deadline, uint8 v, bytes32 r, bytes32 s)",
+  ...SIGN_UPS,
   "transferOwnership(address newOwner)",
 ];
 
@@ -216,14 +226,15 @@ describe("attacks that must fail", () => {
 
   // ------------------------------------------------------------------------------------------------
   describe("subscribing someone else", () => {
-    it("no sign-up function takes a subscriber except subscribeBySig, on either plan kind (the ABIs)", async () => {
+    it("no sign-up function takes a subscriber except the signature forms (subscribeBySig, subscribeBySigWithRef), on either plan kind (the ABIs)", async () => {
       const { plan, metered } = await networkHelpers.loadFixture(world);
       for (const iface of [plan.interface, metered.interface]) {
         const signUps = mutatingSignatures(iface).filter((s) => s.startsWith("subscribe"));
-        expect(signUps).to.deep.equal([
-          "subscribe(uint256 maxAmount)",
+        expect(signUps).to.deep.equal(SIGN_UPS);
+        // Only the two signature forms name a subscriber, and they check that subscriber's signature.
+        expect(signUps.filter((s) => s.includes("address subscriber"))).to.deep.equal([
           "subscribeBySig(address subscriber, uint256 maxAmount, uint256 deadline, bytes signature)",
-          "subscribeWithPermit(uint256 maxAmount, uint256 allowance, uint256 deadline, uint8 v, bytes32 r, bytes32 s)",
+          "subscribeBySigWithRef(address subscriber, uint256 maxAmount, bytes32 ref, uint256 deadline, bytes signature)",
         ]);
       }
     });
@@ -621,6 +632,7 @@ describe("attacks that must fail", () => {
           "chargeUsage(address subscriber, uint256 usage, bytes32 usageRef)",
           "chargeUsageMany(address[] subscribers, uint256[] usages, bytes32[] usageRefs)",
           "setReporter(address reporter, bool authorized)",
+          "writeOff(address subscriber)",
         ].sort(),
       );
       expect(metered.interface.fallback).to.equal(null);
