@@ -302,13 +302,13 @@ describe("owner controls", () => {
       const before = await stored(restricted, alice.address);
       const money = await balances(token, [alice, payee]);
       for (const old of [keeper, merchant]) {
-        expect(await restricted.isKeeper(old.address), old.address).to.equal(false);
         await expect(restricted.connect(old).chargeMany([alice.address]))
           .to.be.revertedWithCustomError(restricted, "NotAuthorizedKeeper")
           .withArgs(old.address);
         await expect(restricted.connect(old).charge(alice.address))
           .to.be.revertedWithCustomError(restricted, "NotAuthorizedKeeper")
           .withArgs(old.address);
+        expect(await restricted.isKeeper(old.address), old.address).to.equal(false);
       }
       expect(await stored(restricted, alice.address)).to.deep.equal(before);
       expect(await balances(token, [alice, payee])).to.deep.equal(money);
@@ -328,14 +328,14 @@ describe("owner controls", () => {
       const before = await stored(metered, alice.address);
       const money = await balances(token, [alice, payee]);
       for (const old of [reporter, merchant]) {
-        expect(await metered.isReporter(old.address), old.address).to.equal(false);
-        // Up to the cap: what an inherited reporter could have billed.
+        // Up to the subscriber's max amount: what an inherited reporter could bill.
         await expect(metered.connect(old).chargeUsage(alice.address, MAX, REF))
           .to.be.revertedWithCustomError(metered, "NotAuthorizedReporter")
           .withArgs(old.address);
         await expect(metered.connect(old).chargeUsageMany([alice.address], [MAX], [REF]))
           .to.be.revertedWithCustomError(metered, "NotAuthorizedReporter")
           .withArgs(old.address);
+        expect(await metered.isReporter(old.address), old.address).to.equal(false);
       }
       expect(await stored(metered, alice.address)).to.deep.equal(before);
       expect(await balances(token, [alice, payee])).to.deep.equal(money);
@@ -359,10 +359,10 @@ describe("owner controls", () => {
         await plan.connect(merchant).acceptOwnership();
         expect(await plan.owner()).to.equal(merchant.address);
       }
-      expect(await restricted.isKeeper(keeper.address)).to.equal(false);
       await expect(restricted.connect(keeper).charge(alice.address)).to.be.revertedWithCustomError(restricted, "NotAuthorizedKeeper");
-      expect(await metered.isReporter(reporter.address)).to.equal(false);
       await expect(metered.connect(reporter).chargeUsage(alice.address, USAGE, REF)).to.be.revertedWithCustomError(metered, "NotAuthorizedReporter");
+      expect(await restricted.isKeeper(keeper.address)).to.equal(false);
+      expect(await metered.isReporter(reporter.address)).to.equal(false);
     });
   });
 
@@ -375,7 +375,6 @@ describe("owner controls", () => {
       await time.increaseTo(cycleEnd - PERIOD / 2n);
       await metered.connect(merchant).setStatus(PlanStatus.Retired);
       await time.increaseTo(cycleEnd + GRACE - 1n);
-      expect(await metered.isDue(alice.address)).to.equal(true);
       const tx = metered.connect(reporter).chargeUsage(alice.address, USAGE, REF);
       await expect(tx).to.emit(metered, "UsageCharged").withArgs(alice.address, 0n, USAGE, 0n, USAGE, cycleEnd + PERIOD, REF);
       await expect(tx).to.changeTokenBalances(ethers, token, [alice, payee], [-USAGE, USAGE]);
