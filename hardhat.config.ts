@@ -37,6 +37,10 @@ const tokenOverrides = Object.fromEntries(
     "FeeOnTransferToken",
     "ZeroDecimalsToken",
     "BrokenViewsToken",
+    "HostileToken",
+    "HostileFeed",
+    "SenderHookToken",
+    "HookedSubscriber",
   ].map((name) => [`test/mocks/${name}.sol`, tokenSettings]),
 );
 
