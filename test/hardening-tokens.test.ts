@@ -21,7 +21,7 @@ import {
   fixedTerms,
   meteredTerms,
 } from "../scripts/lib/plans.js";
-import type { FixedPricePlan, HookedSubscriber, MeteredPlan, TestUSDC } from "../typechain-types/index.js";
+import type { FixedPricePlan, HookedSubscriber, HostileToken, MeteredPlan, TestUSDC } from "../typechain-types/index.js";
 import {
   actors,
   balances,
@@ -79,7 +79,7 @@ const STALE = BigInt(ChargeReason.PriceStale);
  * carol subscribed a day before it (not due), stranger never subscribed. */
 async function fixedHostileFixture() {
   const who = await actors(ethers);
-  const hostile = await ethers.deployContract("HostileToken");
+  const hostile = (await ethers.deployContract("HostileToken")) as unknown as HostileToken;
   const tokenAddress = await hostile.getAddress();
   const token = await ethers.getContractAt("TestUSDC", tokenAddress);
   const factory = await deployFactory(ethers);
@@ -99,7 +99,7 @@ async function fixedHostileFixture() {
  * cycle over (billable), carol subscribed a day before (cycle running), stranger never subscribed. */
 async function meteredHostileFixture() {
   const who = await actors(ethers);
-  const hostile = await ethers.deployContract("HostileToken");
+  const hostile = (await ethers.deployContract("HostileToken")) as unknown as HostileToken;
   const tokenAddress = await hostile.getAddress();
   const token = await ethers.getContractAt("TestUSDC", tokenAddress);
   const factory = await deployFactory(ethers);
@@ -150,7 +150,7 @@ async function usdHostileFeedFixture() {
  * (fresh wallets), all due. */
 async function fiftySubscribersFixture() {
   const who = await actors(ethers);
-  const hostile = await ethers.deployContract("HostileToken");
+  const hostile = (await ethers.deployContract("HostileToken")) as unknown as HostileToken;
   const tokenAddress = await hostile.getAddress();
   const token = await ethers.getContractAt("TestUSDC", tokenAddress);
   const feed = await ethers.deployContract("HostileFeed", [8, FEED_ANSWER]);
@@ -681,4 +681,59 @@ describe("one subscriber cannot make a batch revert (finding 2)", () => {
       expect(await plan.creditsOf(attackerAddress)).to.equal(CREDITS);
     });
   });
+});
+
+describe("a token whose own transferFrom misbehaves fails each item alone, never the batch", () => {
+  /** [label, behaviour]: a hostile `transferFrom` moves nothing; `Huge` moves and then answers 1 MB. */
+  const BROKEN_PULLS: [string, number][] = [
+    ["answers with one byte", Token.OneByte],
+    ["answers with 31 bytes", Token.ShortWord],
+    ["reverts", Token.Revert],
+    ["burns all the gas it is given", Token.BurnGas],
+    ["moves the tokens and answers with 1 MB (more memory than its budget pays for)", Token.Huge],
+  ];
+  /** A single charge reverts with the token's own error, or SafeERC20FailedOperation(token) when it gave none. */
+  async function expectPullRefused(
+    tx: Promise<unknown>,
+    stack: { plan: FixedPricePlan | MeteredPlan; hostile: HostileToken; tokenAddress: string },
+    behaviour: number,
+  ) {
+    if (behaviour === Token.Revert) {
+      await expect(tx).to.be.revertedWithCustomError(stack.hostile, "TokenDown");
+    } else {
+      await expect(tx).to.be.revertedWithCustomError(stack.plan, "SafeERC20FailedOperation").withArgs(stack.tokenAddress);
+    }
+  }
+
+  for (const [label, behaviour] of BROKEN_PULLS) {
+    it(`a token whose transferFrom ${label}: chargeMany records ChargeFailed(TransferFailed) and chargeUsageMany UsageChargeFailed(TransferFailed) for each item at 10M gas; nothing moves and no schedule or credit changes; charge and chargeUsage revert with the token's error or SafeERC20FailedOperation`, async () => {
+      const gasLimit = 10_000_000;
+      const fixed = await networkHelpers.loadFixture(fixedHostileFixture);
+      const pair = [fixed.alice.address, fixed.bob.address];
+      const fixedBefore = await Promise.all(pair.map((who) => stored(fixed.plan, who)));
+      const fixedMoney = await balances(fixed.token, [fixed.alice, fixed.bob, fixed.payee]);
+      await fixed.hostile.setBehaviours(Token.Normal, Token.Normal, behaviour);
+      const receipt = (await (await fixed.plan.chargeMany(pair, { gasLimit })).wait())!;
+      expect(planEvents(fixed.plan, fixed.planAddress, receipt)).to.deep.equal(
+        pair.map((who) => ({ name: "ChargeFailed", args: [who, TF] })),
+      );
+      expect(await Promise.all(pair.map((who) => stored(fixed.plan, who)))).to.deep.equal(fixedBefore);
+      expect(await balances(fixed.token, [fixed.alice, fixed.bob, fixed.payee])).to.deep.equal(fixedMoney);
+      await expectPullRefused(fixed.plan.charge(fixed.alice.address, { gasLimit }), fixed, behaviour);
+
+      const metered = await networkHelpers.loadFixture(meteredHostileFixture);
+      const owner = metered.plan.connect(metered.merchant);
+      const meteredBefore = await Promise.all(pair.map((who) => stored(metered.plan, who)));
+      const meteredMoney = await balances(metered.token, [metered.alice, metered.bob, metered.payee]);
+      await metered.hostile.setBehaviours(Token.Normal, Token.Normal, behaviour);
+      const billed = (await (await owner.chargeUsageMany(pair, [USAGE, USAGE], [REF, REF], { gasLimit })).wait())!;
+      expect(planEvents(metered.plan, metered.planAddress, billed)).to.deep.equal(
+        pair.map((who) => ({ name: "UsageChargeFailed", args: [who, TF, USAGE, REF] })),
+      );
+      expect(await Promise.all(pair.map((who) => stored(metered.plan, who)))).to.deep.equal(meteredBefore);
+      expect(await Promise.all(pair.map((who) => metered.plan.creditsOf(who)))).to.deep.equal([CREDITS, CREDITS]);
+      expect(await balances(metered.token, [metered.alice, metered.bob, metered.payee])).to.deep.equal(meteredMoney);
+      await expectPullRefused(owner.chargeUsage(metered.alice.address, USAGE, REF, { gasLimit }), metered, behaviour);
+    });
+  }
 });
