@@ -461,7 +461,11 @@ describe("views no token can break (finding 1)", () => {
 // ------------------------------------------------------------------------------------------------------
 
 describe("one subscriber cannot make a batch revert (finding 2)", () => {
-  /** [label, hook]: the attacker's two ways to exhaust the token inside the plan's pull. */
+  /**
+   * [label, hook]: a hook that makes the token itself run out of gas (it copies the huge revert payload
+   * before bubbling it), and one that burns only its own gas (the token keeps 1/64 of its gas and fails
+   * cleanly).
+   */
   const ATTACKS: [string, number][] = [
     ["reverts with a payload sized to exhaust the token that bubbles it", Hook.RevertHuge],
     ["burns all its gas", Hook.BurnGas],
