@@ -55,7 +55,7 @@ describe("metered plans", () => {
       const tx = plan.connect(dave).subscribe(MAX);
       await expect(tx).to.changeTokenBalances(ethers, token, [dave, payee], [0n, 0n]);
       const startedAt = (await plan.subscriptionOf(dave.address)).startedAt;
-      await expect(tx).to.emit(plan, "Subscribed").withArgs(dave.address, MAX, startedAt, startedAt + PERIOD, false);
+      await expect(tx).to.emit(plan, "Subscribed").withArgs(dave.address, MAX, startedAt, startedAt + PERIOD, false, ethers.ZeroHash);
       await expect(tx).to.emit(plan, "CreditsGranted").withArgs(dave.address, CREDITS);
       await expect(tx).to.not.emit(plan, "Charged");
       expect(await plan.creditsOf(dave.address)).to.equal(CREDITS);
@@ -210,6 +210,9 @@ describe("metered plans", () => {
       const { plan, reporter, alice, dues } = await networkHelpers.loadFixture(meteredFixture);
       await plan.connect(alice).setMaxAmount(1_000_000n);
       await time.increaseTo(dues[0]!);
+      // A lowering applies from the next cycle (M7): the cycle running when it was made keeps its limit.
+      await plan.connect(reporter).chargeUsage(alice.address, 0n, REF);
+      await time.increaseTo(dues[0]! + PERIOD);
       await expect(plan.connect(reporter).chargeUsage(alice.address, 20_000_000n, REF)).to.be.revertedWithCustomError(plan, "MaxAmountExceeded");
       await plan.connect(alice).setMaxAmount(MAX);
       await expect(plan.connect(reporter).chargeUsage(alice.address, 20_000_000n, REF)).to.emit(plan, "UsageCharged");
@@ -228,7 +231,7 @@ describe("metered plans", () => {
     });
 
     it("refuses unknown, paused, cancelled subscribers and a retired plan with the rule's error", async () => {
-      const { plan, reporter, merchant, alice, bob, carol, dave, due } = await networkHelpers.loadFixture(meteredFixture);
+      const { plan, reporter, merchant, alice, bob, carol, dave, due, dues } = await networkHelpers.loadFixture(meteredFixture);
       await plan.connect(bob).pause();
       await plan.connect(carol).cancel();
       await time.increaseTo(due);
@@ -238,6 +241,11 @@ describe("metered plans", () => {
         .to.be.revertedWithCustomError(plan, "SubscriptionCancelled")
         .withArgs(carol.address);
       await plan.connect(merchant).setStatus(PlanStatus.Retired);
+      // M8: alice's cycles that had started before the retirement (the one that ended, the one running) are still
+      // billed; the first one that starts after it never is.
+      await plan.connect(reporter).chargeUsage(alice.address, 1n, REF);
+      await time.increaseTo(dues[0]! + PERIOD);
+      await plan.connect(reporter).chargeUsage(alice.address, 1n, REF);
       await expect(plan.connect(reporter).chargeUsage(alice.address, 1n, REF)).to.be.revertedWithCustomError(plan, "PlanRetired");
     });
 
@@ -257,7 +265,7 @@ describe("metered plans", () => {
       await plan.connect(alice).cancel();
       await expect(plan.connect(reporter).chargeUsage(alice.address, 20_000_000n, REF)).to.be.revertedWithCustomError(plan, "SubscriptionCancelled");
       const resubscribe = plan.connect(alice).subscribe(MAX);
-      await expect(resubscribe).to.emit(plan, "Subscribed").withArgs(alice.address, MAX, (await plan.subscriptionOf(alice.address)).startedAt, dues[0]!, false);
+      await expect(resubscribe).to.emit(plan, "Subscribed").withArgs(alice.address, MAX, (await plan.subscriptionOf(alice.address)).startedAt, dues[0]!, false, ethers.ZeroHash);
       await expect(resubscribe).to.not.emit(plan, "CreditsGranted");
       expect(await plan.statusOf(alice.address)).to.equal(SubscriptionStatus.PastDue);
       const bill = plan.connect(reporter).chargeUsage(alice.address, 20_000_000n, REF);
@@ -265,13 +273,19 @@ describe("metered plans", () => {
       await expect(bill).to.emit(plan, "UsageCharged").withArgs(alice.address, 0n, 20_000_000n, CREDITS, 15_000_000n, dues[0]! + PERIOD, REF);
     });
 
-    it("re-subscribing after the ended cycle's grace window starts a fresh cycle, with no new credits", async () => {
-      const { plan, reporter, alice, dues } = await networkHelpers.loadFixture(meteredFixture);
+    it("re-subscribing after the ended cycle's grace window reverts UnbilledCycle; once the owner writes the cycle off it starts a fresh cycle, with no new credits", async () => {
+      const { plan, reporter, merchant, alice, dues } = await networkHelpers.loadFixture(meteredFixture);
       await time.setNextBlockTimestamp(dues[0]! + 1n);
       await plan.connect(alice).cancel();
-      await time.setNextBlockTimestamp(dues[0]! + GRACE + 1n);
+      await time.increaseTo(dues[0]! + GRACE + 1n);
+      await expect(plan.connect(alice).subscribe(MAX))
+        .to.be.revertedWithCustomError(plan, "UnbilledCycle")
+        .withArgs(alice.address, 0n, dues[0]!);
+      await plan.connect(merchant).writeOff(alice.address);
+      const at = BigInt(await time.latest()) + 1n;
+      await time.setNextBlockTimestamp(at);
       const tx = plan.connect(alice).subscribe(MAX);
-      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, MAX, dues[0]! + GRACE + 1n, dues[0]! + GRACE + 1n + PERIOD, false);
+      await expect(tx).to.emit(plan, "Subscribed").withArgs(alice.address, MAX, at, at + PERIOD, false, ethers.ZeroHash);
       await expect(tx).to.not.emit(plan, "CreditsGranted");
       expect(await plan.creditsOf(alice.address)).to.equal(CREDITS);
       expect(await plan.statusOf(alice.address)).to.equal(SubscriptionStatus.Active);
