@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {IMeteredPlan} from "../../contracts/interfaces/IMeteredPlan.sol";
+import {IPlanCore} from "../../contracts/interfaces/IPlanCore.sol";
 import {ChargeReason, PlanStatus, Subscription, SubscriptionStatus} from "../../contracts/interfaces/PlanTypes.sol";
 import {BillingMath} from "../../contracts/libraries/BillingMath.sol";
 import {MeteredPlan} from "../../contracts/MeteredPlan.sol";
@@ -37,6 +38,20 @@ import {Vm} from "./utils/Vm.sol";
 ///
 /// Statuses: after every clock move and every action, every subscriber's `statusOf` is read and each change is
 /// checked against `StatusTransitions.allowed` for what caused it (see `StatusTracker`; metered: never Trialing).
+///
+/// Exposure (M6): every clock move first books, per subscriber, the time `hasAccess` was true (to the second: a
+/// metered subscription with access keeps it until its cycle ends, and the handler looks at the end of the cycle to
+/// see whether access went on on credit). Access not yet covered by a bill or the owner's `writeOff` must never add
+/// up to more than one period, nor span more than one cycle. A fresh `subscribe` after an ended subscription is
+/// expected to revert `UnbilledCycle` unless the owner wrote that cycle off; `writeOff` succeeds exactly when the
+/// subscription is over and not written off yet.
+///
+/// Max amounts (M7): the handler keeps every max amount a subscriber set (at `subscribe`, in a resumed schedule, and
+/// with `setMaxAmount`, often to 0 or a low value just before a bill: `frontRunBill`) with its time, and the real start
+/// of the cycle waiting for its bill. A bill may pull at most the highest max amount in force since that start, must
+/// not be refused `MaxAmountExceeded` when its pull is within it, and `billingLimit` must say exactly that amount.
+///
+/// Retirement (M8): a bill after the plan was retired is for a cycle that started before the retirement.
 contract MeteredHandler is CheatCodes, StatusTracker {
     uint256 internal constant ACTORS = 3;
 
@@ -55,6 +70,14 @@ contract MeteredHandler is CheatCodes, StatusTracker {
         bool paused; // paused and not resumed (or cancelled, or subscribed again) since
         uint256 billsWhileCancelled;
         uint256 billsWhilePaused;
+        uint256 cycleStart; // when the cycle waiting for its bill started: the fresh start, or the last bill's cycle end
+        bool writtenOff; // the owner wrote off the cycle the ended subscription left (no fresh start since)
+        uint256 writeOffs; // successful `writeOff`s
+        uint256 unbilledAccess; // seconds with access since the last bill or write-off (or since the first start)
+        uint256 maxUnbilledAccess; // the most `unbilledAccess` ever reached
+        uint256 exposedCycles; // cycles with access since the last bill or write-off
+        uint256 maxExposedCycles; // the most `exposedCycles` ever reached
+        bytes32 lastAccessCycle; // (startedAt, cycle index) of the last cycle that had access, 0 after a cover
     }
 
     /// @dev What the plan looked like before a call.
@@ -84,6 +107,8 @@ contract MeteredHandler is CheatCodes, StatusTracker {
     uint256 public currentTime;
     bool public reporterAuthorized;
     bool public retired;
+    uint256 public retiredAt; // when the plan was retired (0 while it is not)
+    PlanStatus public planStatus; // as the handler set it
 
     // Plan-wide ghost totals.
     uint256 public billsTotal; // `UsageCharged` events
@@ -94,12 +119,25 @@ contract MeteredHandler is CheatCodes, StatusTracker {
     uint256 public paidTotal; // sum of subscriber balance decreases
     uint256 public payeesReceived; // increase of the payees' balances
     uint256 public overCapBills; // usage above perCycleCap billed
-    uint256 public overMaxBills; // pulled above the subscriber's maxAmount at that time
+    uint256 public overLimitBills; // pulled above the highest max amount the subscriber had since the cycle started
+    uint256 public limitRefusals; // refused MaxAmountExceeded although the pull was within that highest max amount
+    uint256 public limitViewMismatches; // `billingLimit` other than that highest max amount
     uint256 public splitViolations; // fromCredits + pulled != usage, credits not first, or not reduced by fromCredits
     uint256 public cycleViolations; // wrong cycleIndex, outside the window, not one period on, a cycle billed twice
     uint256 public grantViolations; // a `CreditsGranted` of other than freeCredits, or for a non-actor
     uint256 public cancelledFlagBills; // bills of a subscription whose stored word said cancelled
-    uint256 public retiredBills; // bills after the plan was retired
+    uint256 public retiredBills; // bills, after the plan was retired, of a cycle that started after the retirement
+    uint256 public freshStartsWithoutWriteOff; // a fresh start after an ended subscription whose cycle nobody wrote off
+    uint256 public subscribeViolations; // a subscribe whose outcome (revert data, resumed or fresh) was not the rules'
+    uint256 public writeOffViolations; // a writeOff that succeeded or failed against the rules, or changed more
+
+    // Coverage of the M6–M8 paths (not asserted: they show that runs reach the states the rules are about).
+    uint256 public unbilledCycleRefusals; // fresh subscribes refused UnbilledCycle, as expected
+    uint256 public writeOffsDone; // successful writeOffs
+    uint256 public freshStartsAfterWriteOff; // fresh subscriptions of an address whose last one was written off
+    uint256 public resumedSubscribes; // subscribes that resumed a cancelled schedule
+    uint256 public billsOnAKeptLimit; // bills that pulled more than the max amount of the moment (M7 at work)
+    uint256 public billsAfterRetirement; // bills of a cycle that started before the retirement, made after it
     uint256 public unauthorizedBills; // bills by a caller that is neither the owner nor an authorized reporter
     uint256 public strangerBills; // bills of an account that never subscribed
     uint256 public unannouncedPulls; // a wallet delta other than its `UsageCharged` pulls, or a subscriber paid
@@ -110,6 +148,10 @@ contract MeteredHandler is CheatCodes, StatusTracker {
 
     mapping(string action => uint256) public calls;
 
+    /// @dev Every max amount each subscriber set in their current subscription (as stored), and when.
+    mapping(address actor => uint256[]) internal _maxTimes;
+    mapping(address actor => uint256[]) internal _maxValues;
+
     // ------------------------------------------------------------------------------------------------
     // Modifiers
     // ------------------------------------------------------------------------------------------------
@@ -119,7 +161,7 @@ contract MeteredHandler is CheatCodes, StatusTracker {
         uint256 t = block.timestamp;
         if (jumpSeed % 2 != 0) {
             t += bound(jumpSeed >> 1, 1, grace / 2);
-            vm.warp(t);
+            _advanceTo(t);
         }
         currentTime = t;
         ++calls[action];
@@ -165,9 +207,11 @@ contract MeteredHandler is CheatCodes, StatusTracker {
         // together and a billing round bills them all; later re-subscriptions spread the schedules out.
         for (uint256 i = 0; i < ACTORS; ++i) {
             Snapshot memory snap = _snapshot();
+            uint256 maxAmount = i == 0 ? type(uint256).max : i == 1 ? cap : cap / 2;
             vm.prank(actors[i]);
-            plan_.subscribe(i == 0 ? type(uint256).max : i == 1 ? cap : cap / 2);
+            plan_.subscribe(maxAmount);
             _settle(snap, address(0), false);
+            _freshStart(actors[i], maxAmount);
             _observe(StatusTransitions.Cause.Subscribe, actors, actors[i], true);
         }
     }
@@ -179,7 +223,7 @@ contract MeteredHandler is CheatCodes, StatusTracker {
     /// @notice Jumps up to three periods ahead.
     function warp(uint256 seed) external {
         uint256 t = block.timestamp + bound(seed, 1, 3 * period);
-        vm.warp(t);
+        _advanceTo(t);
         currentTime = t;
         ++calls["warp"];
         _observe(StatusTransitions.Cause.Time, actors, address(0), true);
@@ -225,18 +269,120 @@ contract MeteredHandler is CheatCodes, StatusTracker {
         _chargeMany(seed, _caller(seed >> 64), false);
     }
 
+    /// @notice Subscribing again: while live (refused), into the resumed schedule of a cancelled one, or afresh after
+    /// an ended one (lapsed, or cancelled and past its window), which needs the owner's write-off first (M6).
     function subscribe(uint256 actorSeed, uint256 maxSeed, uint256 jumpSeed) external step("subscribe", jumpSeed) {
         address actor = _actor(actorSeed);
         uint256 maxAmount = _maxAmount(maxSeed);
+        Ghost storage g = _ghosts[actor];
+        Subscription memory before = plan.subscriptionOf(actor);
+        SubscriptionStatus status = plan.statusOf(actor);
+        bool resumes = status == SubscriptionStatus.Cancelled && currentTime <= before.nextChargeAt + grace;
+        bytes memory expected; // empty: the rules let it through
+        if (planStatus != PlanStatus.Active) {
+            expected = abi.encodeWithSelector(IPlanCore.PlanNotActive.selector, planStatus);
+        } else if (
+            status == SubscriptionStatus.Active || status == SubscriptionStatus.PastDue
+                || status == SubscriptionStatus.Paused
+        ) {
+            expected = abi.encodeWithSelector(IPlanCore.AlreadySubscribed.selector, actor, status);
+        } else if (!resumes && status != SubscriptionStatus.None && !g.writtenOff) {
+            expected = abi.encodeWithSelector(
+                IMeteredPlan.UnbilledCycle.selector, actor, before.periodsPaid, before.nextChargeAt
+            );
+        }
+
         Snapshot memory snap = _snapshot();
         vm.prank(actor);
+        bool ok;
+        bytes memory err;
         try plan.subscribe(maxAmount) {
-            Ghost storage g = _ghosts[actor];
+            ok = true;
+        } catch (bytes memory reason) {
+            err = reason;
+        }
+        _settle(snap, address(0), false);
+        if (ok) {
+            if (expected.length != 0) {
+                ++subscribeViolations;
+                if (bytes4(expected) == IMeteredPlan.UnbilledCycle.selector) ++freshStartsWithoutWriteOff;
+            }
+            Subscription memory after_ = plan.subscriptionOf(actor);
+            if (resumes) {
+                ++resumedSubscribes;
+                // The old schedule, billable as before; the max amount given applies as setMaxAmount's would.
+                if (after_.startedAt != before.startedAt || after_.nextChargeAt != before.nextChargeAt) {
+                    ++subscribeViolations;
+                }
+                _recordMax(actor, maxAmount);
+            } else {
+                if (after_.startedAt != currentTime || after_.nextChargeAt != currentTime + period) {
+                    ++subscribeViolations;
+                }
+                if (g.writtenOff) ++freshStartsAfterWriteOff;
+                _freshStart(actor, maxAmount);
+            }
             g.cancelled = false;
             g.paused = false;
-        } catch {}
-        _settle(snap, address(0), false);
+        } else if (keccak256(err) != keccak256(expected)) {
+            ++subscribeViolations;
+        } else if (bytes4(expected) == IMeteredPlan.UnbilledCycle.selector) {
+            ++unbilledCycleRefusals;
+        }
         _observe(StatusTransitions.Cause.Subscribe, actors, actor, true);
+    }
+
+    /// @notice The owner writes off the unbilled cycle an ended subscription left (one time in eight: for an address
+    /// that never subscribed). It must succeed exactly when the subscription is over (Expired, or Cancelled past its
+    /// window) and not written off yet, emit `CycleWrittenOff(subscriber, periodsPaid, nextChargeAt)`, set only the
+    /// written-off flag, move no token and change no status; otherwise revert `NothingToWriteOff(subscriber, status)`.
+    function writeOff(uint256 seed, uint256 jumpSeed) external step("writeOff", jumpSeed) {
+        address who = seed % 8 == 7 ? stranger : _actor(seed);
+        bool isActor = _actorIndex[who] != 0;
+        Subscription memory before = plan.subscriptionOf(who);
+        SubscriptionStatus status = plan.statusOf(who);
+        bool over = status == SubscriptionStatus.Expired
+            || (status == SubscriptionStatus.Cancelled && currentTime > before.nextChargeAt + grace);
+        bool expectOk = over && !(isActor && _ghosts[who].writtenOff);
+
+        uint256 moneyBefore = _allBalances();
+        vm.recordLogs();
+        vm.prank(merchant);
+        bool ok;
+        bytes memory err;
+        try plan.writeOff(who) {
+            ok = true;
+        } catch (bytes memory reason) {
+            err = reason;
+        }
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        if (ok != expectOk || _allBalances() != moneyBefore) ++writeOffViolations;
+        if (ok) {
+            uint256 events;
+            for (uint256 i = 0; i < logs.length; ++i) {
+                if (logs[i].emitter != address(plan)) continue;
+                ++events;
+                if (
+                    logs[i].topics[0] != IMeteredPlan.CycleWrittenOff.selector
+                        || address(uint160(uint256(logs[i].topics[1]))) != who
+                        || keccak256(logs[i].data) != keccak256(abi.encode(before.periodsPaid, before.nextChargeAt))
+                ) ++writeOffViolations;
+            }
+            Subscription memory after_ = plan.subscriptionOf(who);
+            before.flags |= BillingMath.FLAG_WRITTEN_OFF;
+            if (events != 1 || !_same(after_, before)) ++writeOffViolations;
+            if (isActor) {
+                Ghost storage g = _ghosts[who];
+                g.writtenOff = true;
+                ++g.writeOffs;
+                ++writeOffsDone;
+                _cover(g);
+            }
+        } else {
+            bytes memory expected = abi.encodeWithSelector(IMeteredPlan.NothingToWriteOff.selector, who, status);
+            if (keccak256(err) != keccak256(expected)) ++writeOffViolations;
+        }
+        _observe(StatusTransitions.Cause.Other, actors, address(0), true);
     }
 
     function cancel(uint256 actorSeed, uint256 jumpSeed) external step("cancel", jumpSeed) {
@@ -293,13 +439,36 @@ contract MeteredHandler is CheatCodes, StatusTracker {
         external
         step("setMaxAmount", jumpSeed)
     {
+        _setMax(_actor(actorSeed), _maxAmount(maxSeed));
+    }
+
+    /// @notice A subscriber tries to dodge the bill of a cycle they already used: just before it (at the cycle's end,
+    /// or inside its window) they lower their max amount to 0 or to a little, withdraw their allowance, or both; then
+    /// the reporter (or the owner) bills them. The lowering must not apply to that cycle (M7); a withdrawn allowance
+    /// does stop the pull, and then the cycle stays unbilled and access stops (M6).
+    function frontRunBill(uint256 actorSeed, uint256 modeSeed, uint256 offsetSeed, uint256 usageSeed) external {
+        ++calls["frontRunBill"];
         address actor = _actor(actorSeed);
-        uint256 maxAmount = _maxAmount(maxSeed);
-        Snapshot memory snap = _snapshot();
-        vm.prank(actor);
-        try plan.setMaxAmount(maxAmount) {} catch {}
-        _settle(snap, address(0), false);
-        _observe(StatusTransitions.Cause.Other, actors, address(0), true);
+        _observe(StatusTransitions.Cause.Time, actors, address(0), true);
+        uint256 now_ = block.timestamp;
+        currentTime = now_;
+        uint256 due = plan.subscriptionOf(actor).nextChargeAt;
+        if (due > now_) {
+            uint256 target = offsetSeed % 3 == 0 ? due : due + bound(offsetSeed >> 2, 0, grace);
+            _advanceTo(target);
+            currentTime = target;
+            _observe(StatusTransitions.Cause.Time, actors, address(0), true);
+        }
+        uint256 mode = modeSeed % 5;
+        if (mode == 0 || mode == 3) _setMax(actor, 0);
+        if (mode == 1) _setMax(actor, 1);
+        if (mode == 4) _setMax(actor, cap / 10);
+        if (mode == 2 || mode == 3) {
+            vm.prank(actor);
+            usdc.approve(address(plan), 0);
+            _observe(StatusTransitions.Cause.Other, actors, address(0), true);
+        }
+        _chargeOne(actor, _plausibleUsage(usageSeed), (modeSeed >> 8) % 2 == 0 ? reporter : merchant);
     }
 
     /// @notice The subscriber changes their allowance to the plan: none, a third of the cap, the cap, a few caps,
@@ -338,7 +507,11 @@ contract MeteredHandler is CheatCodes, StatusTracker {
         uint8 to = seed % 4 == 0 ? uint8(PlanStatus.Retired) : uint8(seed % 2);
         vm.prank(merchant);
         try plan.setStatus(to) {
-            if (to == uint8(PlanStatus.Retired)) retired = true;
+            planStatus = PlanStatus(to);
+            if (to == uint8(PlanStatus.Retired)) {
+                retired = true;
+                retiredAt = currentTime;
+            }
         } catch {}
         _observe(
             to == uint8(PlanStatus.Retired) ? StatusTransitions.Cause.Retire : StatusTransitions.Cause.Other,
@@ -346,6 +519,26 @@ contract MeteredHandler is CheatCodes, StatusTracker {
             address(0),
             true
         );
+    }
+
+    /// @notice The merchant retires the plan (terminal), then bills what it still may (M8): at once, every ended cycle
+    /// waiting for its bill, as the owner; then, around the next cycle end, every subscriber, as the reporter (the
+    /// cycles running at the retirement). Later billing rounds go on trying.
+    function retire(uint256 offsetSeed, uint256 seed, uint256 jumpSeed) external step("retire", jumpSeed) {
+        vm.prank(merchant);
+        try plan.setStatus(uint8(PlanStatus.Retired)) {
+            planStatus = PlanStatus.Retired;
+            retired = true;
+            retiredAt = currentTime;
+        } catch {}
+        _observe(StatusTransitions.Cause.Retire, actors, address(0), true);
+        for (uint256 i = 0; i < ACTORS; ++i) {
+            _chargeOne(actors[i], _plausibleUsage(uint256(keccak256(abi.encode(seed, "retired", i)))), merchant);
+        }
+        _warpToNextDue(offsetSeed);
+        for (uint256 i = 0; i < ACTORS; ++i) {
+            _chargeOne(actors[i], _plausibleUsage(uint256(keccak256(abi.encode(seed, "running", i)))), reporter);
+        }
     }
 
     /// @notice The merchant moves the payee between its two addresses.
@@ -380,7 +573,7 @@ contract MeteredHandler is CheatCodes, StatusTracker {
     /// listing an action several times weights it: subscribing and billing come up more often than actions that
     /// only disturb, or a run of 40 calls would see few bills.
     function selectors() external pure returns (bytes4[] memory s) {
-        s = new bytes4[](27);
+        s = new bytes4[](32);
         uint256 k;
         k = _push(s, k, this.subscribe.selector, 4);
         k = _push(s, k, this.billingRound.selector, 4);
@@ -393,9 +586,12 @@ contract MeteredHandler is CheatCodes, StatusTracker {
         k = _push(s, k, this.pause.selector, 1);
         k = _push(s, k, this.resume.selector, 1);
         k = _push(s, k, this.setMaxAmount.selector, 1);
+        k = _push(s, k, this.frontRunBill.selector, 2);
+        k = _push(s, k, this.writeOff.selector, 2);
         k = _push(s, k, this.approve.selector, 2);
         k = _push(s, k, this.fund.selector, 1);
         k = _push(s, k, this.setStatus.selector, 1);
+        k = _push(s, k, this.retire.selector, 1);
         k = _push(s, k, this.setPayee.selector, 1);
         k = _push(s, k, this.setReporter.selector, 1);
         assert(k == s.length);
@@ -460,7 +656,11 @@ contract MeteredHandler is CheatCodes, StatusTracker {
 
     /// @dev One `chargeUsage`, after asking `usageChargeability` whether it would succeed.
     function _chargeOne(address actor, uint256 usage, address caller) internal {
-        (bool predicted,,,) = plan.usageChargeability(actor, usage);
+        (bool predicted, ChargeReason reason,, uint256 toPull) = plan.usageChargeability(actor, usage);
+        uint256 limit = _ghostLimit(actor);
+        // M7: the subscriber cannot lower the limit of a cycle already started below what it was since then.
+        if (reason == ChargeReason.MaxAmountExceeded && toPull <= limit) ++limitRefusals;
+        _checkLimitView(actor, limit);
         Snapshot memory snap = _snapshot();
         vm.prank(caller);
         bool charged;
@@ -522,13 +722,136 @@ contract MeteredHandler is CheatCodes, StatusTracker {
         else if (r == 5) target = due; // its first second
         else if (r == 6) target = due + grace; // its last second
         else target = due + grace + 1; // one second late: lapsed
-        vm.warp(target);
+        _advanceTo(target);
         currentTime = target;
         _observe(StatusTransitions.Cause.Time, actors, address(0), true);
     }
 
     function _statusNow(address subscriber) internal view override returns (SubscriptionStatus) {
         return plan.statusOf(subscriber);
+    }
+
+    function _planRetired() internal view override returns (bool) {
+        return retired;
+    }
+
+    /// @dev One `setMaxAmount` by `actor`, booked in their max-amount history when it succeeds.
+    function _setMax(address actor, uint256 maxAmount) internal {
+        Snapshot memory snap = _snapshot();
+        vm.prank(actor);
+        bool ok;
+        try plan.setMaxAmount(maxAmount) {
+            ok = true;
+        } catch {}
+        _settle(snap, address(0), false);
+        if (ok) _recordMax(actor, maxAmount);
+        _checkLimitView(actor, _ghostLimit(actor));
+        _observe(StatusTransitions.Cause.Other, actors, address(0), true);
+    }
+
+    /// @dev A fresh subscription of `actor` started now with `maxAmount`: its first cycle starts now, its max-amount
+    /// history restarts, and any earlier write-off is used up.
+    function _freshStart(address actor, uint256 maxAmount) internal {
+        Ghost storage g = _ghosts[actor];
+        g.cycleStart = currentTime;
+        g.writtenOff = false;
+        delete _maxTimes[actor];
+        delete _maxValues[actor];
+        _recordMax(actor, maxAmount);
+    }
+
+    function _recordMax(address actor, uint256 maxAmount) internal {
+        _maxTimes[actor].push(currentTime);
+        _maxValues[actor].push(maxAmount > type(uint96).max ? type(uint96).max : maxAmount);
+    }
+
+    /// @dev The highest max amount `actor` had at any moment since the cycle waiting for its bill started: the one in
+    /// force at its start (the last set before it) and every one set since (at its very second too: from the end of
+    /// a cycle on, the next one is running).
+    function _ghostLimit(address actor) internal view returns (uint256 limit) {
+        uint256[] storage times = _maxTimes[actor];
+        uint256[] storage values = _maxValues[actor];
+        uint256 start = _ghosts[actor].cycleStart;
+        for (uint256 i = 0; i < times.length; ++i) {
+            bool inForceAtStart = times[i] < start && (i + 1 == times.length || times[i + 1] >= start);
+            if ((times[i] >= start || inForceAtStart) && values[i] > limit) limit = values[i];
+        }
+    }
+
+    /// @dev `billingLimit` must be the ghost's limit for a subscription whose waiting cycle can still be billed.
+    function _checkLimitView(address actor, uint256 limit) internal {
+        SubscriptionStatus status = plan.statusOf(actor);
+        if (
+            status != SubscriptionStatus.Active && status != SubscriptionStatus.PastDue
+                && status != SubscriptionStatus.Paused
+        ) return;
+        if (plan.billingLimit(actor) != limit) ++limitViewMismatches;
+    }
+
+    /// @dev Moves the clock to `t`, first booking the access every subscriber had on the way (see the notice).
+    function _advanceTo(uint256 t) internal {
+        uint256 from = vm.getBlockTimestamp();
+        if (t > from) {
+            for (uint256 i = 0; i < ACTORS; ++i) {
+                _accrueAccess(actors[i], from, t);
+            }
+        }
+        vm.warp(t);
+    }
+
+    /// @dev Books the access `actor` has from `from` (now) to `to`, nothing else happening meanwhile. Without a call a
+    /// status only moves on (Active, then PastDue at the cycle's end, then Expired after the grace window), so access
+    /// that holds now lasts until the cycle ends (an Active metered subscription) and, if the plan still gives access
+    /// while the ended cycle waits for its bill (PastDue: M6 forbids it), until the grace window ends, in the next
+    /// cycle (the one running then).
+    function _accrueAccess(address actor, uint256 from, uint256 to) internal {
+        if (!plan.hasAccess(actor)) return;
+        Subscription memory sub = plan.subscriptionOf(actor);
+        uint256 end = sub.nextChargeAt;
+        if (plan.statusOf(actor) == SubscriptionStatus.PastDue) {
+            _bookAccess(actor, from, _min(to, end + grace), sub, 1);
+            return;
+        }
+        _bookAccess(actor, from, _min(to, end), sub, 0);
+        if (to > end) {
+            vm.warp(end);
+            bool onCredit = plan.hasAccess(actor);
+            vm.warp(from);
+            if (onCredit) _bookAccess(actor, end, _min(to, end + grace), sub, 1);
+        }
+    }
+
+    /// @dev `actor` had access from `from` to `to` in cycle `sub.periodsPaid + ahead` of the subscription `sub`.
+    function _bookAccess(address actor, uint256 from, uint256 to, Subscription memory sub, uint256 ahead) internal {
+        if (to <= from) return;
+        Ghost storage g = _ghosts[actor];
+        g.unbilledAccess += to - from;
+        if (g.unbilledAccess > g.maxUnbilledAccess) g.maxUnbilledAccess = g.unbilledAccess;
+        bytes32 cycle = keccak256(abi.encode(sub.startedAt, uint256(sub.periodsPaid) + ahead));
+        if (cycle != g.lastAccessCycle) {
+            g.lastAccessCycle = cycle;
+            ++g.exposedCycles;
+            if (g.exposedCycles > g.maxExposedCycles) g.maxExposedCycles = g.exposedCycles;
+        }
+    }
+
+    /// @dev A bill or a write-off covers the access booked so far.
+    function _cover(Ghost storage g) internal {
+        g.unbilledAccess = 0;
+        g.exposedCycles = 0;
+        g.lastAccessCycle = bytes32(0);
+    }
+
+    function _min(uint256 a, uint256 b) internal pure returns (uint256) {
+        return a < b ? a : b;
+    }
+
+    /// @dev Every balance a plan call could move: the subscribers', the stranger's and the payees'.
+    function _allBalances() internal view returns (uint256 total) {
+        for (uint256 i = 0; i < ACTORS; ++i) {
+            total += usdc.balanceOf(actors[i]);
+        }
+        total += usdc.balanceOf(stranger) + _payeeBalances();
     }
 
     function _markCancelled(address actor) internal {
@@ -577,7 +900,11 @@ contract MeteredHandler is CheatCodes, StatusTracker {
                 _bookBill(snap, who, logs[i].data, caller, pulledNow, billsNow, billsInCall);
             } else if (topic0 == IMeteredPlan.UsageChargeFailed.selector) {
                 ++failuresTotal;
-                (ChargeReason reason,) = abi.decode(logs[i].data, (ChargeReason, uint256));
+                (ChargeReason reason, uint256 usage) = abi.decode(logs[i].data, (ChargeReason, uint256));
+                if (reason == ChargeReason.MaxAmountExceeded && _actorIndex[who] != 0) {
+                    uint256 credits = snap.credits[_actorIndex[who] - 1];
+                    if (usage - (usage < credits ? usage : credits) <= _ghostLimit(who)) ++limitRefusals;
+                }
                 if (reason >= ChargeReason.AllowanceTooLow && reason <= ChargeReason.TransferFailed) {
                     ++pullFailures;
                     uint256 index = _actorIndex[who];
@@ -655,16 +982,28 @@ contract MeteredHandler is CheatCodes, StatusTracker {
             if (g.firstBillAt != 0 && now_ - g.lastBillAt < period - grace) ++cycleViolations;
             g.lastCycleEnd = before.nextChargeAt;
 
+            // M7: never above the highest max amount since the cycle started. M8: on a retired plan, only a cycle
+            // that started before the retirement. The next cycle started when this one ended.
+            if (pulled > _ghostLimit(who)) ++overLimitBills;
+            if (pulled > before.maxAmount) ++billsOnAKeptLimit;
+            if (retired && g.cycleStart >= retiredAt) ++retiredBills;
+            if (retired) ++billsAfterRetirement;
+            g.cycleStart = before.nextChargeAt;
+
             // (b) Credits pay first: fromCredits = min(usage, credits before).
             uint256 creditsBefore = snap.credits[i];
             if (fromCredits != (usage < creditsBefore ? usage : creditsBefore)) ++splitViolations;
             if (billsInCall[i] == 1) {
                 // The state after the call is this bill's alone.
                 Subscription memory after_ = plan.subscriptionOf(who);
+                // The kept-limits flag (M7) may be cleared by the bill, never set.
+                uint8 limits = BillingMath.FLAG_LIMITS;
                 if (
                     after_.nextChargeAt != next || after_.periodsPaid != before.periodsPaid + 1
                         || after_.maxAmount != before.maxAmount || after_.startedAt != before.startedAt
-                        || after_.pausedAt != before.pausedAt || after_.flags != (before.flags | BillingMath.FLAG_PAID)
+                        || after_.pausedAt != before.pausedAt
+                        || after_.flags & ~limits != (before.flags | BillingMath.FLAG_PAID) & ~limits
+                        || (after_.flags & limits != 0 && before.flags & limits == 0)
                 ) ++cycleViolations;
                 if (fromCredits > creditsBefore || plan.creditsOf(who) != creditsBefore - fromCredits) {
                     ++splitViolations;
@@ -672,17 +1011,17 @@ contract MeteredHandler is CheatCodes, StatusTracker {
             }
         }
 
-        // (b) Within the cap and the subscriber's max amount at that time (no call changes it while billing), and
-        // the split adds up.
+        // (b) Within the cap (the max amount: M7, above), and the split adds up.
         if (usage > cap) ++overCapBills;
-        if (pulled > before.maxAmount) ++overMaxBills;
         if (fromCredits + pulled != usage) ++splitViolations;
 
-        // (e) and rules 7, 8: never a cancelled or paused subscription, never on a retired plan.
+        // (e) and rules 4, 8: never a cancelled or paused subscription (retirement: M8, above).
         if (g.cancelled) ++g.billsWhileCancelled;
         if (before.flags & BillingMath.FLAG_CANCELLED != 0) ++cancelledFlagBills;
         if (g.paused || before.pausedAt != 0) ++g.billsWhilePaused;
-        if (retired) ++retiredBills;
+
+        // M6: a bill covers the access the subscriber had.
+        _cover(g);
 
         ++billsNow[i];
         pulledNow[i] += pulled;
@@ -700,7 +1039,7 @@ contract MeteredHandler is CheatCodes, StatusTracker {
     }
 }
 
-/// @notice Money invariants of a metered plan (IMeteredPlan M1–M5; IPlanCore rules 1–5, 7, 8, 11, 12), checked
+/// @notice Money invariants of a metered plan (IMeteredPlan M1–M8; IPlanCore rules 1–5, 7, 8, 11, 12), checked
 /// after every call of random action sequences on two metered plans made by PlanFactory:
 ///  - plan A: cap 50 tUSDC, 20 tUSDC of free credits (less than a cycle), 7-day period, 2-day grace;
 ///  - plan B: cap 3.000001 tUSDC, 7.5 tUSDC of free credits (over two full cycles), 1-day period, 1-hour grace.
@@ -768,14 +1107,14 @@ contract MeteredInvariantsTest is InvariantTest {
         }
     }
 
-    /// (b) Every successful bill's usage is at most perCycleCap (M3) and its pulled part at most the subscriber's
-    /// maxAmount at that time (rule 3, M4); credits pay first, fromCredits + pulled == usage, and the credits drop by
-    /// exactly fromCredits.
+    /// (b) Every successful bill's usage is at most perCycleCap (M3) and its pulled part at most the cycle's limit
+    /// (rule 3, M4, M7: the highest max amount since the cycle started, see invariant_billNeverAboveTheCyclesHighest-
+    /// MaxAmount); credits pay first, fromCredits + pulled == usage, and the credits drop by exactly fromCredits.
     function invariant_everyBillWithinCapAndMaxAmount() public view {
         for (uint256 h = 0; h < handlers.length; ++h) {
             MeteredHandler handler = handlers[h];
             assertEq(handler.overCapBills(), 0, "usage above perCycleCap billed");
-            assertEq(handler.overMaxBills(), 0, "pulled above the subscriber's maxAmount");
+            assertEq(handler.overLimitBills(), 0, "pulled above the highest max amount since the cycle started");
             assertEq(handler.splitViolations(), 0, "credits not first, or fromCredits + pulled != usage");
             for (uint256 i = 0; i < handler.actorCount(); ++i) {
                 MeteredHandler.Ghost memory g = handler.ghostOf(handler.actors(i));
@@ -822,12 +1161,13 @@ contract MeteredInvariantsTest is InvariantTest {
     }
 
     /// (e) Nothing is billed for a cancelled subscription (rule 4), until the subscriber subscribes again; nor for a
-    /// paused one (rule 8), nor on a retired plan (rule 7).
+    /// paused one (rule 8); nor, on a retired plan, a cycle that started after the retirement (rule 7, M8: the cycles
+    /// that had started before it can still be billed inside their grace window).
     function invariant_nothingBilledWhenCancelledPausedOrRetired() public view {
         for (uint256 h = 0; h < handlers.length; ++h) {
             MeteredHandler handler = handlers[h];
             assertEq(handler.cancelledFlagBills(), 0, "billed a subscription stored as cancelled");
-            assertEq(handler.retiredBills(), 0, "billed after the plan was retired");
+            assertEq(handler.retiredBills(), 0, "billed a cycle that started after the plan was retired");
             for (uint256 i = 0; i < handler.actorCount(); ++i) {
                 MeteredHandler.Ghost memory g = handler.ghostOf(handler.actors(i));
                 assertEq(g.billsWhileCancelled, 0, "billed after cancel");
@@ -850,6 +1190,51 @@ contract MeteredInvariantsTest is InvariantTest {
             assertEq(handler.viewSaidNoButCharged(), 0, "usageChargeability said no, chargeUsage billed");
         }
     }
+
+    /// The merchant's exposure to one address is at most one cycle, at most perCycleCap (M6). The handler books, to the
+    /// second, the time each subscriber had access (`hasAccess`) and the cycles it fell in; a bill or the owner's
+    /// write-off covers what was booked. Access not covered never adds up to more than one period, and never spans
+    /// more than one cycle, so the usage the merchant may never bill is at most one cycle's cap.
+    function invariant_merchantExposureAtMostOneCyclePerAddress() public view {
+        for (uint256 h = 0; h < handlers.length; ++h) {
+            MeteredHandler handler = handlers[h];
+            for (uint256 i = 0; i < handler.actorCount(); ++i) {
+                MeteredHandler.Ghost memory g = handler.ghostOf(handler.actors(i));
+                assertLe(g.maxUnbilledAccess, handler.period(), "access not covered by a bill or write-off > a period");
+                assertLe(
+                    g.maxExposedCycles * handler.cap(), handler.cap(), "usage exposure (cycles with access x cap) > cap"
+                );
+            }
+        }
+    }
+
+    /// M7: a bill never pulls more than the highest max amount the subscriber had since that cycle started (the one in
+    /// force at its start, a raise since, or the max amount given when re-subscribing into the resumed schedule); a
+    /// lowering since the start never refuses a bill within it (MaxAmountExceeded), so lowering the max amount to 0
+    /// just before a bill does not dodge it; and `billingLimit` says exactly that amount.
+    function invariant_billNeverAboveTheCyclesHighestMaxAmount() public view {
+        for (uint256 h = 0; h < handlers.length; ++h) {
+            MeteredHandler handler = handlers[h];
+            assertEq(handler.overLimitBills(), 0, "pulled above the highest max amount since the cycle started");
+            assertEq(handler.limitRefusals(), 0, "refused MaxAmountExceeded within the cycle's highest max amount");
+            assertEq(handler.limitViewMismatches(), 0, "billingLimit != the highest max amount since the cycle start");
+        }
+    }
+
+    /// M6: an address whose subscription ended (lapsed, or cancelled and past its window: its last cycle is always
+    /// unbilled) starts afresh only after the owner's writeOff: subscribe reverts UnbilledCycle(subscriber,
+    /// periodsPaid, nextChargeAt) until then, and inside the window it resumes the old schedule. writeOff succeeds
+    /// exactly for a subscription that is over and not written off (else NothingToWriteOff(subscriber, status)),
+    /// emits CycleWrittenOff, sets only its flag and moves no token.
+    function invariant_freshStartOnlyAfterAWriteOff() public view {
+        for (uint256 h = 0; h < handlers.length; ++h) {
+            MeteredHandler handler = handlers[h];
+            assertEq(handler.freshStartsWithoutWriteOff(), 0, "fresh start, last cycle unbilled and not written off");
+            assertEq(handler.subscribeViolations(), 0, "subscribe: outcome other than the rules'");
+            assertEq(handler.writeOffViolations(), 0, "writeOff: outcome other than the rules'");
+        }
+    }
+
 
     /// Statuses move only along the allowed transitions. After every clock move and every action the handler reads
     /// `statusOf` of every subscriber; each change must be one `StatusTransitions.allowed` lists for its cause (time;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
@@ -23,7 +24,7 @@ import {PlanFixture} from "./utils/PlanFixture.sol";
 import {Test} from "./utils/Test.sol";
 import {Vm} from "./utils/Vm.sol";
 
-/// @notice The metered rules (IMeteredPlan M1–M5, and IPlanCore rules 1, 3, 4, 5, 7, 8, 12 as a metered plan
+/// @notice The metered rules (IMeteredPlan M1–M8, and IPlanCore rules 1, 3, 4, 5, 7, 8, 12 as a metered plan
 /// applies them) against real `MeteredPlan`s made by PlanFactory, with fuzzed caps, credits, usages, max amounts
 /// and times. Each test fails if the rule it names is broken: it checks the exact revert data, and that a refused
 /// bill changes nothing (the stored word, the credits, both balances).
@@ -588,7 +589,8 @@ contract MeteredPlanTest is Test {
 
     /// Rules 4, 7, 8: a cancelled (by the subscriber or the merchant), paused, or retired-plan subscription is
     /// never billed, inside the window or later: SubscriptionCancelled / SubscriptionPaused(pausedAt) / PlanRetired,
-    /// nothing changes, and a batch reports the same reason.
+    /// nothing changes, and a batch reports the same reason. On a retired plan (M8) that is every cycle after the one
+    /// running at the retirement, which is billed first.
     function testFuzz_chargeUsage_RevertWhen_CancelledPausedOrRetired(
         uint256 which,
         uint256 actionAt,
@@ -623,6 +625,15 @@ contract MeteredPlanTest is Test {
         } else {
             vm.prank(merchant);
             plan.setStatus(uint8(PlanStatus.Retired));
+            // M8: the cycle running at the retirement (started before it) is still billed inside its window; the
+            // next one, which starts after the retirement, never is. (A cycle starting at the very second of the
+            // retirement counts as started after it: nothing is billable then.)
+            if (at > T0) {
+                vm.warp(due);
+                vm.prank(reporter);
+                plan.chargeUsage(subscriber, 0, REF);
+            }
+            assertEq(uint256(plan.statusOf(subscriber)), uint256(SubscriptionStatus.Expired), "Expired once retired");
             expected = abi.encodeWithSelector(IPlanCore.PlanRetired.selector);
             reason = ChargeReason.PlanRetired;
         }
@@ -686,6 +697,14 @@ contract MeteredPlanTest is Test {
             t = due + GRACE + 1 + gap;
         }
         vm.warp(t);
+        // M6: the ended subscription left its last cycle unbilled: a fresh start needs the owner's write-off.
+        vm.prank(subscriber);
+        vm.expectRevert(
+            abi.encodeWithSelector(IMeteredPlan.UnbilledCycle.selector, subscriber, billFirst ? 1 : 0, due)
+        );
+        plan.subscribe(type(uint256).max);
+        vm.prank(merchant);
+        plan.writeOff(subscriber);
         vm.recordLogs();
         uint256 next = _subscribe(plan, subscriber, type(uint256).max);
         assertEq(_creditsGranted(plan, subscriber), 0, "no second CreditsGranted");
@@ -704,6 +723,280 @@ contract MeteredPlanTest is Test {
         _fundAndApprove(plan, subscriber2, CAP);
         _subscribe(plan, subscriber2, type(uint256).max);
         assertEq(plan.creditsOf(subscriber2), credits, "another subscriber gets the full grant");
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Fuzz: the merchant's exposure (M6–M8)
+    // ------------------------------------------------------------------------------------------------
+
+    /// M7: a lowering of the max amount while a cycle runs applies only from the next cycle. The running cycle keeps
+    /// its limit (billingLimit), and its bill may pull anything up to it; the next cycle, which starts after the
+    /// lowering, is billed under the new max amount (MaxAmountExceeded(pulled, newMax) above it).
+    function testFuzz_setMaxAmount_loweringDuringARunningCycleAppliesFromTheNextCycle(
+        uint256 oldMax,
+        uint256 newMax,
+        uint256 at,
+        uint256 usage,
+        uint256 lateBy
+    ) public {
+        oldMax = bound(oldMax, 1, CAP);
+        newMax = bound(newMax, 0, oldMax - 1);
+        MeteredPlan plan = _createPlan(CAP, PERIOD, GRACE, 0);
+        _fundAndApprove(plan, subscriber, 2 * CAP);
+        uint256 due = _subscribe(plan, subscriber, oldMax);
+
+        vm.warp(bound(at, T0, due - 1));
+        vm.prank(subscriber);
+        plan.setMaxAmount(newMax);
+        assertEq(plan.subscriptionOf(subscriber).maxAmount, newMax, "the new max amount is stored");
+        assertEq(plan.billingLimit(subscriber), oldMax, "the running cycle keeps its limit");
+
+        usage = bound(usage, newMax + 1, oldMax);
+        vm.warp(due + bound(lateBy, 0, GRACE));
+        (bool ok,,,) = plan.usageChargeability(subscriber, usage);
+        assertTrue(ok, "usageChargeability: within the cycle's limit");
+        vm.prank(reporter);
+        assertEq(plan.chargeUsage(subscriber, usage, REF), usage, "the used cycle is billed under its limit");
+        assertEq(plan.billingLimit(subscriber), newMax, "the next cycle started under the new max amount");
+
+        vm.warp(due + PERIOD);
+        vm.prank(reporter);
+        vm.expectRevert(abi.encodeWithSelector(IPlanCore.MaxAmountExceeded.selector, usage, newMax));
+        plan.chargeUsage(subscriber, usage, REF);
+        vm.prank(reporter);
+        assertEq(plan.chargeUsage(subscriber, newMax, REF), newMax, "billed up to the new max amount");
+    }
+
+    /// M7, the front-run: once a cycle has ended and waits for its bill, the next one is running too. A lowering then
+    /// (to 0, say, just before the bill) applies to neither: the ended cycle is billed up to its limit, and so is the
+    /// one that was running at the lowering; only the cycle after those gets the new max amount.
+    function testFuzz_setMaxAmount_loweringWhileAnEndedCycleWaitsKeepsBothStartedCycles(
+        uint256 oldMax,
+        uint256 newMax,
+        uint256 lateBy,
+        uint256 usage1,
+        uint256 usage2
+    ) public {
+        oldMax = bound(oldMax, 1, CAP);
+        newMax = bound(newMax, 0, oldMax - 1);
+        lateBy = bound(lateBy, 0, GRACE);
+        MeteredPlan plan = _createPlan(CAP, PERIOD, GRACE, 0);
+        _fundAndApprove(plan, subscriber, 3 * CAP);
+        uint256 due = _subscribe(plan, subscriber, oldMax);
+
+        vm.warp(due + lateBy);
+        vm.prank(subscriber);
+        plan.setMaxAmount(newMax);
+        assertEq(plan.billingLimit(subscriber), oldMax, "the ended cycle keeps its limit");
+        usage1 = bound(usage1, 0, oldMax);
+        vm.prank(reporter);
+        assertEq(plan.chargeUsage(subscriber, usage1, REF), usage1, "the ended cycle is billed");
+        assertEq(plan.billingLimit(subscriber), oldMax, "the cycle running at the lowering keeps its limit too");
+
+        usage2 = bound(usage2, newMax + 1, oldMax);
+        vm.warp(due + PERIOD + lateBy);
+        vm.prank(reporter);
+        assertEq(plan.chargeUsage(subscriber, usage2, REF), usage2, "and is billed up to it");
+        assertEq(plan.billingLimit(subscriber), newMax, "the next cycle started under the new max amount");
+        vm.warp(due + 2 * PERIOD);
+        vm.prank(reporter);
+        vm.expectRevert(abi.encodeWithSelector(IPlanCore.MaxAmountExceeded.selector, usage2, newMax));
+        plan.chargeUsage(subscriber, usage2, REF);
+    }
+
+    /// M7: a raise applies at once, to the cycle running; a lowering after it keeps the highest max amount the cycle
+    /// has seen (the raise), and the cycle's bill may pull exactly that, not a unit more; the next cycle, which starts
+    /// after the lowering, gets the lowered one.
+    function testFuzz_setMaxAmount_raiseAppliesAtOnceThenLoweringKeepsTheHighest(
+        uint256 m0,
+        uint256 m1,
+        uint256 m2,
+        uint256 at1,
+        uint256 at2
+    ) public {
+        m0 = bound(m0, 0, CAP - 1);
+        m1 = bound(m1, m0 + 1, CAP);
+        m2 = bound(m2, 0, m1 - 1);
+        MeteredPlan plan = _createPlan(CAP, PERIOD, GRACE, 0);
+        _fundAndApprove(plan, subscriber, 2 * CAP);
+        uint256 due = _subscribe(plan, subscriber, m0);
+        assertEq(plan.billingLimit(subscriber), m0, "the limit at the start");
+
+        at1 = bound(at1, T0, due - 2);
+        vm.warp(at1);
+        vm.prank(subscriber);
+        plan.setMaxAmount(m1);
+        assertEq(plan.billingLimit(subscriber), m1, "a raise applies at once");
+        vm.warp(bound(at2, at1, due - 1));
+        vm.prank(subscriber);
+        plan.setMaxAmount(m2);
+        assertEq(plan.billingLimit(subscriber), m1, "the highest max amount since the cycle started");
+
+        vm.warp(due);
+        if (m1 < CAP) {
+            vm.prank(reporter);
+            vm.expectRevert(abi.encodeWithSelector(IPlanCore.MaxAmountExceeded.selector, m1 + 1, m1));
+            plan.chargeUsage(subscriber, m1 + 1, REF);
+        }
+        vm.prank(reporter);
+        assertEq(plan.chargeUsage(subscriber, m1, REF), m1, "billed exactly up to the highest");
+        assertEq(plan.billingLimit(subscriber), m2, "the next cycle started under the lowered max amount");
+    }
+
+    /// M7 through a re-subscription: cancelling after a cycle ended and subscribing again with a lower max amount
+    /// resumes the old schedule; the lower max amount is set as setMaxAmount would set it, so the ended cycle (and the
+    /// one running) keep their limit and the ended cycle is billed up to it.
+    function testFuzz_subscribe_resumingWithALowerMaxKeepsTheCycleLimit(
+        uint256 oldMax,
+        uint256 newMax,
+        uint256 cancelAt,
+        uint256 usage
+    ) public {
+        oldMax = bound(oldMax, 1, CAP);
+        newMax = bound(newMax, 0, oldMax - 1);
+        MeteredPlan plan = _createPlan(CAP, PERIOD, GRACE, 0);
+        _fundAndApprove(plan, subscriber, 2 * CAP);
+        uint256 due = _subscribe(plan, subscriber, oldMax);
+
+        uint256 t = bound(cancelAt, due, due + GRACE);
+        vm.warp(t);
+        vm.prank(subscriber);
+        plan.cancel();
+        assertEq(_subscribe(plan, subscriber, newMax), due, "the old schedule resumes");
+        assertEq(uint256(plan.statusOf(subscriber)), uint256(SubscriptionStatus.PastDue), "the ended cycle waits");
+        assertFalse(plan.hasAccess(subscriber), "no access while it waits");
+        assertEq(plan.billingLimit(subscriber), oldMax, "the ended cycle keeps its limit");
+        usage = bound(usage, 0, oldMax);
+        vm.prank(reporter);
+        assertEq(plan.chargeUsage(subscriber, usage, REF), usage, "billed up to it");
+        assertEq(plan.billingLimit(subscriber), oldMax, "the cycle running at the re-subscription keeps it too");
+        assertTrue(plan.hasAccess(subscriber), "access again once billed");
+    }
+
+    /// M6: an ended subscription (lapsed, cancelled by the subscriber, or by the merchant) leaves its last cycle
+    /// unbilled. While it can still be billed the owner cannot write it off (NothingToWriteOff(subscriber, Cancelled));
+    /// after its window a fresh subscribe reverts UnbilledCycle(subscriber, periodsPaid, nextChargeAt) until the owner
+    /// (nobody else) calls writeOff, which emits CycleWrittenOff(subscriber, periodsPaid, nextChargeAt), moves no token
+    /// and works once (then NothingToWriteOff(subscriber, status)). The fresh subscription starts now; writeOff refuses
+    /// it while it is live (NothingToWriteOff(subscriber, Active)); and once it ends in its turn, the write-off is used
+    /// up: UnbilledCycle again.
+    function testFuzz_subscribe_RevertWhen_UnbilledCycle(uint8 path, uint256 endAt, uint256 gap, uint256 usage)
+        public
+    {
+        uint256 how = path % 3; // 0: lapse, 1: cancel, 2: cancelFor
+        bool billFirst = path & 4 == 4;
+        usage = bound(usage, 0, CAP);
+        MeteredPlan plan = _defaultPlan();
+        _fundAndApprove(plan, subscriber, 3 * CAP);
+        uint256 due = _subscribe(plan, subscriber, type(uint256).max);
+        uint256 cycles;
+        if (billFirst) {
+            vm.warp(due);
+            vm.prank(reporter);
+            plan.chargeUsage(subscriber, usage, REF);
+            due += PERIOD;
+            cycles = 1;
+        }
+        SubscriptionStatus over = SubscriptionStatus.Expired;
+        if (how != 0) {
+            vm.warp(bound(endAt, vm.getBlockTimestamp(), due + GRACE));
+            vm.prank(how == 1 ? subscriber : merchant);
+            if (how == 1) plan.cancel();
+            else plan.cancelFor(subscriber);
+            over = SubscriptionStatus.Cancelled;
+            vm.prank(merchant);
+            bytes memory notOver = abi.encodeWithSelector(
+                IMeteredPlan.NothingToWriteOff.selector, subscriber, SubscriptionStatus.Cancelled
+            );
+            vm.expectRevert(notOver);
+            plan.writeOff(subscriber);
+        }
+
+        uint256 t = due + GRACE + 1 + bound(gap, 0, 3 * PERIOD);
+        vm.warp(t);
+        assertEq(uint256(plan.statusOf(subscriber)), uint256(over), "over");
+        bytes memory unbilled = abi.encodeWithSelector(IMeteredPlan.UnbilledCycle.selector, subscriber, cycles, due);
+        vm.prank(subscriber);
+        vm.expectRevert(unbilled);
+        plan.subscribe(type(uint256).max);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, stranger));
+        plan.writeOff(subscriber);
+
+        State memory before = _state(plan, subscriber);
+        vm.recordLogs();
+        vm.prank(merchant);
+        plan.writeOff(subscriber);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        assertEq(logs.length, 1, "one event");
+        assertTrue(logs[0].topics[0] == IMeteredPlan.CycleWrittenOff.selector, "CycleWrittenOff");
+        assertEq(address(uint160(uint256(logs[0].topics[1]))), subscriber, "CycleWrittenOff: subscriber");
+        assertEq(logs[0].data, abi.encode(cycles, due), "CycleWrittenOff: cycleIndex, cycleEnd");
+        State memory after_ = _state(plan, subscriber);
+        assertEq(after_.balance, before.balance, "no token moved");
+        assertEq(after_.payeeBalance, before.payeeBalance, "no token moved to the payee");
+        assertEq(uint256(plan.statusOf(subscriber)), uint256(over), "the status stays");
+        vm.prank(merchant);
+        vm.expectRevert(abi.encodeWithSelector(IMeteredPlan.NothingToWriteOff.selector, subscriber, over));
+        plan.writeOff(subscriber);
+
+        assertEq(_subscribe(plan, subscriber, type(uint256).max), t + PERIOD, "a fresh subscription starts now");
+        assertEq(plan.subscriptionOf(subscriber).startedAt, t, "startedAt now");
+        assertTrue(plan.hasAccess(subscriber), "with access");
+        vm.prank(merchant);
+        vm.expectRevert(
+            abi.encodeWithSelector(IMeteredPlan.NothingToWriteOff.selector, subscriber, SubscriptionStatus.Active)
+        );
+        plan.writeOff(subscriber);
+
+        vm.warp(t + PERIOD + GRACE + 1);
+        vm.prank(subscriber);
+        vm.expectRevert(
+            abi.encodeWithSelector(IMeteredPlan.UnbilledCycle.selector, subscriber, cycles, t + PERIOD)
+        );
+        plan.subscribe(type(uint256).max);
+    }
+
+    /// M8: retiring the plan while a cycle runs or waits for its bill (that cycle started before the retirement)
+    /// leaves it billable inside its grace window; a cycle that was running at the retirement is billable too once it
+    /// ends; after the last such bill the subscription is Expired at once and every further bill is PlanRetired.
+    function testFuzz_retire_billsTheCyclesThatHadStartedThenExpires(uint256 retireAt, uint256 lateBy, uint256 usage)
+        public
+    {
+        usage = bound(usage, 0, CAP);
+        lateBy = bound(lateBy, 0, GRACE);
+        MeteredPlan plan = _defaultPlan();
+        _fundAndApprove(plan, subscriber, 3 * CAP);
+        uint256 due = _subscribe(plan, subscriber, type(uint256).max);
+        retireAt = bound(retireAt, T0 + 1, due + lateBy);
+        vm.warp(retireAt);
+        vm.prank(merchant);
+        plan.setStatus(uint8(PlanStatus.Retired));
+        assertEq(
+            uint256(plan.statusOf(subscriber)),
+            uint256(retireAt < due ? SubscriptionStatus.Active : SubscriptionStatus.PastDue),
+            "the started cycle is not over"
+        );
+
+        vm.warp(due + lateBy);
+        vm.prank(reporter);
+        plan.chargeUsage(subscriber, usage, REF);
+        uint256 end = due;
+        if (due < retireAt) {
+            // The cycle that began when the first one ended had started before the retirement too.
+            assertEq(uint256(plan.statusOf(subscriber)), uint256(SubscriptionStatus.Active), "the next cycle runs");
+            end = due + PERIOD;
+            vm.warp(end + lateBy);
+            vm.prank(reporter);
+            plan.chargeUsage(subscriber, usage, REF);
+        }
+        assertEq(uint256(plan.statusOf(subscriber)), uint256(SubscriptionStatus.Expired), "Expired at once");
+        assertFalse(plan.hasAccess(subscriber), "no access");
+        assertEq(plan.nextChargeAt(subscriber), 0, "nothing scheduled");
+        vm.warp(end + PERIOD);
+        vm.prank(reporter);
+        vm.expectRevert(abi.encodeWithSelector(IPlanCore.PlanRetired.selector));
+        plan.chargeUsage(subscriber, usage, REF);
     }
 
     // ------------------------------------------------------------------------------------------------

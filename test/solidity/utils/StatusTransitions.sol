@@ -28,14 +28,30 @@ library StatusTransitions {
     ///    Cancelled -> the old schedule (Trialing or Active; on a metered plan also PastDue when the last cycle
     ///    is still billable) or a fresh paid start (Active); Expired -> Active (a fresh start; the trial was
     ///    used by the first subscription, so never Trialing).
-    ///  - Charge: PastDue -> Active only (a charge needs a due, live subscription inside its window and moves the
-    ///    due time one period on, past the window).
+    ///    On a metered plan a fresh start after an ended subscription also needs the owner's `writeOff` (M6): the
+    ///    metered handler checks that itself.
+    ///  - Charge: PastDue -> Active (a charge needs a due, live subscription inside its window and moves the
+    ///    due time one period on, past the window); on a retired metered plan also PastDue -> Expired (M8: the
+    ///    cycle billed had started before the retirement, the one now waiting started after it).
     ///  - Cancel: Trialing/Active/PastDue/Paused -> Cancelled.
     ///  - Pause: Trialing/Active -> Paused.
     ///  - Resume: Paused -> Trialing/Active (the schedule moves by the paused time, so the paid time left is
-    ///    kept: never PastDue or Expired right away).
-    ///  - Retire: PastDue -> Expired (a retired plan never charges; Trialing/Active expire later, by Time).
+    ///    kept: never PastDue or Expired right away; on a retired metered plan too, as the cycle running when
+    ///    the subscriber paused had started before the retirement, M8).
+    ///  - Retire: fixed plans, PastDue -> Expired (a retired plan never charges; Trialing/Active expire later, by
+    ///    Time). Metered plans (M8): an ended cycle waiting for its bill had started before the retirement and
+    ///    stays billable (PastDue stays PastDue); only a cycle starting at the very second of the retirement
+    ///    makes Active -> Expired.
     function allowed(Cause cause, SubscriptionStatus from, SubscriptionStatus to, bool metered)
+        internal
+        pure
+        returns (bool)
+    {
+        return allowed(cause, from, to, metered, false);
+    }
+
+    /// @notice `allowed`, knowing whether the plan is retired (`retired`: it was retired before the change).
+    function allowed(Cause cause, SubscriptionStatus from, SubscriptionStatus to, bool metered, bool retired)
         internal
         pure
         returns (bool)
@@ -58,7 +74,10 @@ library StatusTransitions {
             }
             return from == SubscriptionStatus.Expired && to == SubscriptionStatus.Active;
         }
-        if (cause == Cause.Charge) return from == SubscriptionStatus.PastDue && to == SubscriptionStatus.Active;
+        if (cause == Cause.Charge) {
+            return from == SubscriptionStatus.PastDue
+                && (to == SubscriptionStatus.Active || (metered && retired && to == SubscriptionStatus.Expired));
+        }
         if (cause == Cause.Cancel) {
             return to == SubscriptionStatus.Cancelled
                 && (from == SubscriptionStatus.Trialing || from == SubscriptionStatus.Active
@@ -72,7 +91,10 @@ library StatusTransitions {
             return from == SubscriptionStatus.Paused
                 && (to == SubscriptionStatus.Trialing || to == SubscriptionStatus.Active);
         }
-        if (cause == Cause.Retire) return from == SubscriptionStatus.PastDue && to == SubscriptionStatus.Expired;
+        if (cause == Cause.Retire) {
+            if (metered) return from == SubscriptionStatus.Active && to == SubscriptionStatus.Expired;
+            return from == SubscriptionStatus.PastDue && to == SubscriptionStatus.Expired;
+        }
         return false;
     }
 }
@@ -97,6 +119,11 @@ abstract contract StatusTracker {
     /// @dev `statusOf(subscriber)` on the handler's plan.
     function _statusNow(address subscriber) internal view virtual returns (SubscriptionStatus);
 
+    /// @dev Whether the handler's plan was retired (some metered transitions depend on it); false unless overridden.
+    function _planRetired() internal view virtual returns (bool) {
+        return false;
+    }
+
     /// @dev Reads every subscriber's status and books the changes since the last reading as caused by `cause`;
     /// `only`, if not 0, is the one subscriber the cause may move.
     function _observe(StatusTransitions.Cause cause, address[] storage subscribers, address only, bool metered)
@@ -109,7 +136,7 @@ abstract contract StatusTracker {
             if (s != prev) {
                 ++statusChanges;
                 ++transitionsSeen[uint256(cause) * 64 + uint256(prev) * 8 + uint256(s)];
-                bool ok = StatusTransitions.allowed(cause, prev, s, metered);
+                bool ok = StatusTransitions.allowed(cause, prev, s, metered, _planRetired());
                 if (only != address(0) && a != only) ok = false;
                 if (s == SubscriptionStatus.Trialing && _seenActive[a]) ok = false;
                 if (!ok) {
