@@ -41,6 +41,7 @@ const tokenOverrides = Object.fromEntries(
     "HostileFeed",
     "SenderHookToken",
     "HookedSubscriber",
+    "SubscriberSwarm",
   ].map((name) => [`test/mocks/${name}.sol`, tokenSettings]),
 );
 

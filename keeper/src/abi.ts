@@ -16,6 +16,7 @@ export const PLAN_ABI = [
   "event MaxAmountUpdated(address indexed subscriber, uint256 oldMaxAmount, uint256 newMaxAmount)",
   "event PlanStatusChanged(uint8 oldStatus, uint8 newStatus)",
   "event KeeperAuthorized(address indexed keeper, bool authorized)",
+  "error BatchOutOfGas(address subscriber)",
   "function chargeMany(address[] subscribers) returns (uint256 charged)",
   "function chargeabilityMany(address[] subscribers) view returns (uint8[] reasons)",
   "function isKeeper(address account) view returns (bool)",

@@ -154,7 +154,10 @@ async function run(config: KeeperConfig, store: Store, rpc: Rpc, log: Logger, io
     rpc, store, log, sender,
     indexer: { rpc, store, log, factory: config.factory, factoryBlock: config.factoryBlock, confirmations: config.confirmations, logRange: config.logRange },
     batchSize: config.batchSize,
+    maxPerPlan: config.maxPerPlan,
     shard: config.shard,
+    lists: config.lists,
+    backoff: config.backoff,
     dryRun: config.dryRun,
     clock: () => Date.now(),
   };
@@ -202,6 +205,13 @@ function status(store: Store, rpc: Rpc, config: KeeperConfig, io: Io): Promise<n
       dueNow: counts.dueNow,
       dueNext24h: counts.dueSoon,
       lastReasons: store.reasons(),
+      // Plans held back (quarantined: their calls kept failing; backoff: every charge failed alike) and
+      // plans whose calls failed lately; times in chain time.
+      heldPlans: [...store.planHealth().values()].map((h) => ({
+        plan: h.plan, kind: h.kind, reason: h.reason, failures: h.failures,
+        since: new Date(h.since * 1000).toISOString(), until: h.until === 0 ? null : new Date(h.until * 1000).toISOString(), held: h.until > now,
+      })),
+      retries: store.retryCounts(),
       lastPass: lastPass === undefined ? null : (JSON.parse(lastPass) as unknown),
     };
     if (config.json) {
@@ -218,6 +228,10 @@ function status(store: Store, rpc: Rpc, config: KeeperConfig, io: Io): Promise<n
         `subscriptions: ${subs}`,
         `due now: ${report.dueNow}; due in the next 24 h: ${report.dueNext24h}`,
         `why charges did not happen (last reason per subscription): ${reasons}`,
+        `retries: ${report.retries.waiting} waiting for their next try, ${report.retries.exhausted} with the schedule used up`,
+        ...(report.heldPlans.length === 0
+          ? ["plans held back: none"]
+          : report.heldPlans.map((h) => `plan ${h.plan}: ${h.held ? (h.kind === "quarantine" ? `quarantined until ${h.until}` : `backed off until ${h.until}`) : `calls failed in ${h.failures} pass(es) in a row`} (${h.reason})`)),
         last === null ? "last pass: never" : `last pass: ${last.at}, ${last.due} due, ${last.charged} charged${(last.errors?.length ?? 0) > 0 ? `, errors: ${last.errors?.join("; ")}` : ""}`,
       ].join("\n") + "\n",
     );

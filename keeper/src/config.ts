@@ -10,8 +10,12 @@ import { parseArgs } from "node:util";
 import dotenv from "dotenv";
 import { getAddress, isAddress } from "ethers";
 
+import { DEFAULT_BACKOFF } from "./backoff.ts";
+import type { BackoffConfig } from "./backoff.ts";
 import { configError } from "./errors.ts";
 import { redactUrl } from "./log.ts";
+import { describeLists } from "./policy.ts";
+import type { PlanLists } from "./policy.ts";
 
 export type Signer = { kind: "privateKey"; privateKey: string } | { kind: "keystore"; json: string; password: string };
 
@@ -40,6 +44,12 @@ export interface KeeperConfig extends BaseConfig {
   readonly command: "run" | "status";
   readonly factory: string;
   readonly factoryBlock: bigint;
+  /** The operator's allow and deny lists of plans, owners and tokens. */
+  readonly lists: PlanLists;
+  /** Retry schedule and quarantine. */
+  readonly backoff: BackoffConfig;
+  /** Most subscribers of one plan charged in one pass. */
+  readonly maxPerPlan: number;
 }
 
 /** `usage`: one usage file billed on one metered plan. */
@@ -77,6 +87,17 @@ const VARIABLES = {
   "tx-timeout": "RECUR_TX_TIMEOUT",
   "log-level": "RECUR_LOG_LEVEL",
   journal: "RECUR_USAGE_JOURNAL",
+  "allow-plans": "RECUR_ALLOW_PLANS",
+  "deny-plans": "RECUR_DENY_PLANS",
+  "allow-owners": "RECUR_ALLOW_OWNERS",
+  "deny-owners": "RECUR_DENY_OWNERS",
+  "allow-tokens": "RECUR_ALLOW_TOKENS",
+  "deny-tokens": "RECUR_DENY_TOKENS",
+  "retry-schedule": "RECUR_RETRY_SCHEDULE",
+  "quarantine-after": "RECUR_QUARANTINE_AFTER",
+  "quarantine-base": "RECUR_QUARANTINE_BASE",
+  "quarantine-max": "RECUR_QUARANTINE_MAX",
+  "max-per-plan": "RECUR_MAX_PER_PLAN",
 } as const;
 type Name = keyof typeof VARIABLES;
 
@@ -107,7 +128,61 @@ options (each also read from the environment variable in brackets, and from .env
   --rpc-timeout-ms N       per-call RPC timeout, default 10000 (RECUR_RPC_TIMEOUT_MS)
   --tx-timeout S           seconds before a pending transaction is replaced, default 180 (RECUR_TX_TIMEOUT)
   --log-level LEVEL        debug|info|warn|error, default info (RECUR_LOG_LEVEL)
+which plans run charges (comma-separated addresses; a deny list wins; each allow list set must match):
+  --allow-plans A,B        charge only these plans (RECUR_ALLOW_PLANS); --deny-plans never these (RECUR_DENY_PLANS)
+  --allow-owners A,B       only plans of these owners (RECUR_ALLOW_OWNERS); --deny-owners (RECUR_DENY_OWNERS)
+  --allow-tokens A,B       only plans in these tokens (RECUR_ALLOW_TOKENS); --deny-tokens (RECUR_DENY_TOKENS)
+  --max-per-plan N         subscribers of one plan charged per pass, default 5000 (RECUR_MAX_PER_PLAN)
+retries and quarantine (durations like 90s, 10m, 6h, 2d):
+  --retry-schedule LIST    delays after a charge the chain refused, default 1h,6h,1d,2d, scaled to fit the
+                           grace window; also a failing plan's back-off (RECUR_RETRY_SCHEDULE)
+  --quarantine-after N     failing passes in a row before a plan is quarantined, default 3 (RECUR_QUARANTINE_AFTER)
+  --quarantine-base D      first quarantine, doubled each further failing pass, default 10m (RECUR_QUARANTINE_BASE)
+  --quarantine-max D       longest quarantine, default 6h (RECUR_QUARANTINE_MAX)
   --env-file FILE          read variables from FILE instead of ./.env`;
+
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3_600, d: 86_400 };
+
+/** "90s", "10m", "6h", "2d" (or plain seconds) → seconds. */
+export function parseDuration(raw: string): number | null {
+  const match = /^(\d{1,9})(s|m|h|d)?$/.exec(raw.trim());
+  if (match === null) return null;
+  return Number(match[1]) * UNIT_SECONDS[match[2] ?? "s"]!;
+}
+
+function duration(name: Name, raw: string | undefined, min: number, max: number, fallback: number): number {
+  if (raw === undefined || raw === "") return fallback;
+  const seconds = parseDuration(raw);
+  if (seconds === null || seconds < min || seconds > max) throw configError(VARIABLES[name], `a duration from ${min}s to ${max / 86_400}d, e.g. "10m", "6h", "2d"`, raw);
+  return seconds;
+}
+
+/** A comma-separated list of addresses, lowercase; each entry checked. */
+function addressList(name: Name, raw: string | undefined): ReadonlySet<string> {
+  const out = new Set<string>();
+  if (raw === undefined || raw.trim() === "") return out;
+  for (const entry of raw.split(",").map((e) => e.trim())) {
+    if (!/^0x[0-9a-fA-F]{40}$/.test(entry) || !isAddress(entry)) throw configError(VARIABLES[name], "comma-separated 0x-prefixed 20-byte addresses", entry);
+    out.add(getAddress(entry).toLowerCase());
+  }
+  return out;
+}
+
+function retrySchedule(raw: string | undefined): readonly number[] {
+  if (raw === undefined || raw.trim() === "") return DEFAULT_BACKOFF.retrySchedule;
+  const expected = 'increasing durations from 1m to 30d, 1 to 10 of them, e.g. "1h,6h,1d,2d"';
+  const entries = raw.split(",").map((e) => e.trim());
+  if (entries.length > 10) throw configError(VARIABLES["retry-schedule"], expected, raw);
+  const delays: number[] = [];
+  for (const entry of entries) {
+    const seconds = parseDuration(entry);
+    if (seconds === null || seconds < 60 || seconds > 30 * 86_400 || (delays.length > 0 && seconds <= delays[delays.length - 1]!)) {
+      throw configError(VARIABLES["retry-schedule"], expected, entry);
+    }
+    delays.push(seconds);
+  }
+  return Object.freeze(delays);
+}
 
 function integer(name: Name, raw: string | undefined, min: number, max: number, fallback?: number): number {
   if (raw === undefined || raw === "") {
@@ -249,12 +324,33 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
     logLevel,
   };
   if (command_ === "usage") return Object.freeze({ ...base, command: command_, ...usage! });
-  return Object.freeze({ ...base, command: command_, factory, factoryBlock });
+  const lists: PlanLists = Object.freeze({
+    allowPlans: addressList("allow-plans", value("allow-plans")),
+    denyPlans: addressList("deny-plans", value("deny-plans")),
+    allowOwners: addressList("allow-owners", value("allow-owners")),
+    denyOwners: addressList("deny-owners", value("deny-owners")),
+    allowTokens: addressList("allow-tokens", value("allow-tokens")),
+    denyTokens: addressList("deny-tokens", value("deny-tokens")),
+  });
+  const quarantineBase = duration("quarantine-base", value("quarantine-base"), 1, 30 * 86_400, DEFAULT_BACKOFF.quarantineBase);
+  const quarantineMax = duration("quarantine-max", value("quarantine-max"), 1, 30 * 86_400, DEFAULT_BACKOFF.quarantineMax);
+  if (quarantineMax < quarantineBase) throw configError(VARIABLES["quarantine-max"], `at least RECUR_QUARANTINE_BASE (${quarantineBase}s)`, value("quarantine-max"));
+  const backoff: BackoffConfig = Object.freeze({
+    retrySchedule: retrySchedule(value("retry-schedule")),
+    quarantineAfter: integer("quarantine-after", value("quarantine-after"), 1, 1000, DEFAULT_BACKOFF.quarantineAfter),
+    quarantineBase,
+    quarantineMax,
+  });
+  const maxPerPlan = integer("max-per-plan", value("max-per-plan"), 1, 1_000_000, 5000);
+  return Object.freeze({ ...base, command: command_, factory, factoryBlock, lists, backoff, maxPerPlan });
 }
 
 /** The config as it may be logged: no key, no password, the RPC URL without credentials. */
 export function describeConfig(config: Config): Record<string, unknown> {
-  const target = config.command === "usage" ? { plan: config.plan, file: config.file, journal: config.journalPath } : { factory: config.factory, factoryBlock: config.factoryBlock };
+  const target =
+    config.command === "usage"
+      ? { plan: config.plan, file: config.file, journal: config.journalPath }
+      : { factory: config.factory, factoryBlock: config.factoryBlock, lists: describeLists(config.lists), retrySchedule: config.backoff.retrySchedule, quarantineAfter: config.backoff.quarantineAfter, maxPerPlan: config.maxPerPlan };
   return {
     rpc: redactUrl(config.rpcUrl),
     chainId: config.chainId,

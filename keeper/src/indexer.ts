@@ -138,6 +138,8 @@ export function apply(store: Store, log: StoredLog): void {
   if (e.name === "KeeperAuthorized") return;
   const subscriber = String(e.args.subscriber).toLowerCase();
   const current = store.subscription(plan, subscriber);
+  // Whatever can change the outcome of the next charge ends the retry schedule of the last one.
+  if (e.name !== "ChargeFailed" && e.name !== "Paused") store.clearRetry(plan, subscriber);
   switch (e.name) {
     case "Subscribed":
       store.putSubscription({

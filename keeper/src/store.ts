@@ -48,6 +48,30 @@ export interface TxRow {
   sentAt: number;
 }
 
+/** A plan the keeper holds back, or is watching: `failing` (calls failed in the last `failures` passes,
+ * not yet quarantined), `quarantine` (calls kept failing), `backoff` (every charge failed alike). Times in
+ * chain seconds; held while `until` is in the future. Not derived from chain events: a reorg keeps it. */
+export interface PlanHealthRow {
+  plan: string;
+  kind: "failing" | "quarantine" | "backoff";
+  reason: string;
+  failures: number;
+  since: number;
+  until: number;
+}
+
+/** A subscriber whose charge the chain refused for the due time `dueAt`: tried again at `nextTryAt`
+ * (chain seconds), or never again for this due time once null. */
+export interface RetryRow {
+  plan: string;
+  subscriber: string;
+  dueAt: number;
+  attempts: number;
+  firstFailedAt: number;
+  nextTryAt: number | null;
+  reason: string;
+}
+
 export interface Due {
   plan: string;
   subscriber: string;
@@ -76,6 +100,13 @@ CREATE TABLE IF NOT EXISTS txs (
   plan TEXT NOT NULL, subscribers TEXT NOT NULL, status TEXT NOT NULL, max_fee TEXT NOT NULL,
   sent_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS txs_status ON txs (status, nonce);
+CREATE TABLE IF NOT EXISTS plan_health (
+  plan TEXT PRIMARY KEY, kind TEXT NOT NULL, reason TEXT NOT NULL, failures INTEGER NOT NULL,
+  since INTEGER NOT NULL, until INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS retries (
+  plan TEXT NOT NULL, subscriber TEXT NOT NULL, due_at INTEGER NOT NULL, attempts INTEGER NOT NULL,
+  first_failed_at INTEGER NOT NULL, next_try_at INTEGER, reason TEXT NOT NULL,
+  PRIMARY KEY (plan, subscriber));
 `;
 
 /** A stable small number per subscriber, for sharding: the address's last 4 bytes. */
@@ -252,6 +283,59 @@ export class Store {
       out[String(r.last_reason)] = Number(r.n);
     }
     return out;
+  }
+
+  // --- held plans and retries ----------------------------------------------------------------------
+
+  planHealth(): Map<string, PlanHealthRow> {
+    const out = new Map<string, PlanHealthRow>();
+    for (const r of this.#db.prepare("SELECT * FROM plan_health ORDER BY since, plan").all() as Row[]) {
+      out.set(String(r.plan), {
+        plan: String(r.plan), kind: String(r.kind) as PlanHealthRow["kind"], reason: String(r.reason),
+        failures: Number(r.failures), since: Number(r.since), until: Number(r.until),
+      });
+    }
+    return out;
+  }
+
+  putPlanHealth(row: PlanHealthRow): void {
+    this.#db
+      .prepare("INSERT OR REPLACE INTO plan_health (plan, kind, reason, failures, since, until) VALUES (?, ?, ?, ?, ?, ?)")
+      .run(row.plan, row.kind, row.reason, row.failures, row.since, row.until);
+  }
+
+  clearPlanHealth(plan: string): void {
+    this.#db.prepare("DELETE FROM plan_health WHERE plan = ?").run(plan);
+  }
+
+  /** Every retry row, by "plan:subscriber". */
+  retries(): Map<string, RetryRow> {
+    const out = new Map<string, RetryRow>();
+    for (const r of this.#db.prepare("SELECT * FROM retries").all() as Row[]) {
+      out.set(`${String(r.plan)}:${String(r.subscriber)}`, {
+        plan: String(r.plan), subscriber: String(r.subscriber), dueAt: Number(r.due_at), attempts: Number(r.attempts),
+        firstFailedAt: Number(r.first_failed_at), nextTryAt: r.next_try_at === null ? null : Number(r.next_try_at), reason: String(r.reason),
+      });
+    }
+    return out;
+  }
+
+  putRetry(row: RetryRow): void {
+    this.#db
+      .prepare("INSERT OR REPLACE INTO retries (plan, subscriber, due_at, attempts, first_failed_at, next_try_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .run(row.plan, row.subscriber, row.dueAt, row.attempts, row.firstFailedAt, row.nextTryAt, row.reason);
+  }
+
+  /** Forgets a subscriber's retries: it was charged, or something that can change the outcome happened
+   * (a new max amount, a resume, a new subscription). */
+  clearRetry(plan: string, subscriber: string): void {
+    this.#db.prepare("DELETE FROM retries WHERE plan = ? AND subscriber = ?").run(plan, subscriber);
+  }
+
+  /** Retry rows by state: waiting for their next try, or with the schedule used up. */
+  retryCounts(): { waiting: number; exhausted: number } {
+    const r = this.#db.prepare("SELECT COUNT(next_try_at) AS waiting, COUNT(*) - COUNT(next_try_at) AS exhausted FROM retries").get() as Row;
+    return { waiting: Number(r.waiting), exhausted: Number(r.exhausted) };
   }
 
   // --- transaction journal --------------------------------------------------------------------------
