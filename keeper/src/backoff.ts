@@ -28,6 +28,9 @@ export const DEFAULT_BACKOFF: BackoffConfig = Object.freeze({
 /** The share of the grace window (after the first failure) inside which the last retry must fall. */
 const LAST_TRY_SHARE = 0.9;
 
+/** The last moment a subscriber due at `dueAt` is tried in its grace window: 90% of the way through. */
+export const lastTryAt = (dueAt: number, grace: number): number => dueAt + Math.floor(grace * LAST_TRY_SHARE);
+
 /** When a subscriber that failed `attempts` times (the first at `firstFailedAt`) is tried again, or null
  * once the schedule is used up. `windowEnd` is the end of its grace window (due time + grace). */
 export function nextRetryAt(schedule: readonly number[], firstFailedAt: number, windowEnd: number, attempts: number): number | null {
@@ -39,9 +42,14 @@ export function nextRetryAt(schedule: readonly number[], firstFailedAt: number, 
   return firstFailedAt + Math.max(scaled, 1);
 }
 
-/** When a plan backed off for the `attempts`-th time in a row (at `now`) is tried again. */
-export function planBackoffUntil(schedule: readonly number[], now: number, attempts: number): number {
-  return now + schedule[Math.min(attempts, schedule.length) - 1]!;
+/** When a plan whose every charge failed alike `attempts` times in a row (the first at `since`, the
+ * latest at `now`) is tried again: the retry schedule over the plan's grace window from the first
+ * failure, then every (scaled) last delay while the failures go on. */
+export function planBackoffUntil(schedule: readonly number[], since: number, grace: number, attempts: number, now: number): number {
+  const scheduled = nextRetryAt(schedule, since, since + grace, attempts);
+  if (scheduled !== null && scheduled > now) return scheduled;
+  const last = nextRetryAt(schedule, since, since + grace, schedule.length)! - since;
+  return now + last;
 }
 
 /** Until when a plan with `failures` failing passes in a row is quarantined (at `now`), or 0 while it

@@ -11,7 +11,7 @@
 // not on every pass; a plan whose every charge failed alike is backed off as a whole.
 import { chargeabilityMany, encodeChargeMany, isKeeperCall } from "./calls.ts";
 import { PLAN_RETIRED, planInterface, reasonName } from "./abi.ts";
-import { nextRetryAt, planBackoffUntil, quarantineUntil } from "./backoff.ts";
+import { lastTryAt, nextRetryAt, planBackoffUntil, quarantineUntil } from "./backoff.ts";
 import type { BackoffConfig } from "./backoff.ts";
 import { errorMessage, KeeperError } from "./errors.ts";
 import { apply, sync } from "./indexer.ts";
@@ -435,8 +435,14 @@ function settlePlanHealth(deps: PassDeps, w: PlanWork, now: number): void {
   }
   if (w.alike !== null) {
     const attempts = previous?.kind === "backoff" ? previous.failures + 1 : 1;
-    const until = planBackoffUntil(backoff.retrySchedule, now, attempts);
-    store.putPlanHealth({ plan, kind: "backoff", reason: w.alike, failures: attempts, since: previous?.since ?? now, until });
+    const since = previous?.kind === "backoff" ? previous.since : now;
+    // Never past the last try a due subscriber of this pass still has inside its own grace window.
+    let until = planBackoffUntil(backoff.retrySchedule, since, w.plan.grace, attempts, now);
+    for (const dueAt of w.dueAt.values()) {
+      const lastTry = lastTryAt(dueAt, w.plan.grace);
+      if (lastTry > now && lastTry < until) until = lastTry;
+    }
+    store.putPlanHealth({ plan, kind: "backoff", reason: w.alike, failures: attempts, since, until });
     log.warn("plan_backoff", { plan, reason: w.alike, attempts, until: iso(until) });
     return;
   }
