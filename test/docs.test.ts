@@ -11,7 +11,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** Each "`file`: names" group of a RULES.md table cell, with the names it lists. */
 function citations(markdown: string): { file: string; names: string[] }[] {
   const found: { file: string; names: string[] }[] = [];
-  const group = /`([\w/]+\.(?:test\.ts|t\.sol))`(?: \([^)]*\))?: (.*?)(?=<br>|\s\|\s|$)/gm;
+  const group = /`([\w/-]+\.(?:test\.ts|t\.sol))`(?: \([^)]*\))?: (.*?)(?=<br>|\s\|\s|$)/gm;
   for (const match of markdown.matchAll(group)) {
     const [, file, list] = match;
     const names = file!.endsWith(".t.sol")
