@@ -172,14 +172,18 @@ function planWork(deps: PassDeps, summary: PassSummary, due: { plan: string; sub
   const { store, log } = deps;
   const retries = store.retries();
   const health = store.planHealth();
-  const byPlan = new Map<string, PlanWork | null>();
+  const byPlan = new Map<string, PlanWork | string>();
   for (const d of due) {
     let w = byPlan.get(d.plan);
     if (w === undefined) {
       w = admit(deps, summary, d.plan, health.get(d.plan), now);
       byPlan.set(d.plan, w);
     }
-    if (w === null) continue;
+    if (typeof w === "string") {
+      // Left out by the lists or held back: each of its due subscribers is counted under that reason.
+      bump(summary.skipped, w);
+      continue;
+    }
     const retry = retries.get(`${d.plan}:${d.subscriber}`);
     if (retry !== undefined && retry.dueAt === d.nextChargeAt) {
       if (retry.nextTryAt === null) {
@@ -201,28 +205,26 @@ function planWork(deps: PassDeps, summary: PassSummary, due: { plan: string; sub
   }
   const work: PlanWork[] = [];
   for (const w of byPlan.values()) {
-    if (w === null || w.subscribers.length === 0) continue;
+    if (typeof w === "string" || w.subscribers.length === 0) continue;
     if (w.leftOver > 0) log.info("plan_share_used", { plan: w.plan.address, taken: w.subscribers.length, leftForNextPass: w.leftOver });
     work.push(w);
   }
   return work;
 }
 
-/** The plan's work for this pass, or null if the lists exclude it or it is held back. */
-function admit(deps: PassDeps, summary: PassSummary, address: string, health: PlanHealthRow | undefined, now: number): PlanWork | null {
+/** The plan's work for this pass, or why it has none: the lists leave it out, or it is held back. */
+function admit(deps: PassDeps, summary: PassSummary, address: string, health: PlanHealthRow | undefined, now: number): PlanWork | string {
   const plan = deps.store.plan(address);
-  if (plan === undefined) return null;
+  if (plan === undefined) return "UnknownPlan";
   const refused = refusal(deps.lists, plan);
   if (refused !== null) {
-    bump(summary.skipped, refused);
     deps.log.debug("plan_excluded", { plan: address, reason: refused });
-    return null;
+    return refused;
   }
   if (health !== undefined && health.until > now) {
     summary.plansHeld++;
-    bump(summary.skipped, health.kind === "quarantine" ? "PlanQuarantined" : "PlanBackedOff");
     deps.log.info("plan_held", { plan: address, kind: health.kind, reason: health.reason, failures: health.failures, until: iso(health.until) });
-    return null;
+    return health.kind === "quarantine" ? "PlanQuarantined" : "PlanBackedOff";
   }
   return {
     plan, subscribers: [], dueAt: new Map(), cursor: 0, done: false, keeperChecked: false,
@@ -462,7 +464,7 @@ export function isPlanFault(error: unknown): boolean {
 }
 
 /** The subscriber a revert names (`BatchOutOfGas(s)`), if it is one of `part`. */
-function namedSubscriber(error: unknown, part: string[]): string | null {
+export function namedSubscriber(error: unknown, part: string[]): string | null {
   const data = revertData(error);
   if (data === null) return null;
   try {

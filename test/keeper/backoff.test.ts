@@ -3,7 +3,11 @@
 import { expect } from "chai";
 
 import { DEFAULT_BACKOFF, lastTryAt, nextRetryAt, planBackoffUntil, quarantineUntil } from "../../keeper/src/backoff.ts";
+import { planInterface } from "../../keeper/src/abi.ts";
 import { parseDuration } from "../../keeper/src/config.ts";
+import { KeeperError } from "../../keeper/src/errors.ts";
+import { isPlanFault, namedSubscriber } from "../../keeper/src/pass.ts";
+import { RpcError } from "../../keeper/src/rpc.ts";
 import { NO_LISTS, refusal } from "../../keeper/src/policy.ts";
 
 const H = 3_600;
@@ -56,5 +60,30 @@ describe("keeper back-off schedules and plan lists", () => {
     expect(refusal(lists({ allowTokens: ["0xt"], allowOwners: ["0xo"] }), plan)).to.equal(null);
     expect(refusal(lists({ allowPlans: ["0xb"] }), plan)).to.equal("PlanNotAllowed");
     expect(refusal(lists({ allowTokens: ["0xu"] }), plan)).to.equal("TokenNotAllowed");
+  });
+});
+
+describe("keeper: whose fault a failed call is", () => {
+  const attacker = "0x00000000000000000000000000000000000000aa";
+  const honest = "0x00000000000000000000000000000000000000bb";
+  const batchOutOfGas = planInterface.encodeErrorResult("BatchOutOfGas", [attacker]);
+
+  it("a revert that names a subscriber of the batch (BatchOutOfGas) names it, in either place a node puts the data", () => {
+    expect(namedSubscriber(new RpcError("eth_estimateGas", 3, "execution reverted", batchOutOfGas), [honest, attacker])).to.equal(attacker);
+    expect(namedSubscriber(new RpcError("eth_estimateGas", -32603, "reverted", { data: batchOutOfGas }), [honest, attacker])).to.equal(attacker);
+    // Not one of this batch, not decodable, or no data: nobody is named (the batch is halved instead).
+    expect(namedSubscriber(new RpcError("eth_estimateGas", 3, "execution reverted", batchOutOfGas), [honest])).to.equal(null);
+    expect(namedSubscriber(new RpcError("eth_estimateGas", 3, "execution reverted", "0xdeadbeef"), [honest, attacker])).to.equal(null);
+    expect(namedSubscriber(new RpcError("eth_estimateGas", -32603, "ran out of gas", undefined), [honest, attacker])).to.equal(null);
+  });
+
+  it("the plan answers for a call the node ran and refused; the keeper's own account and the node's faults are not the plan's", () => {
+    expect(isPlanFault(new RpcError("eth_call", -32603, "Transaction ran out of gas", undefined))).to.equal(true);
+    expect(isPlanFault(new RpcError("eth_estimateGas", 3, "execution reverted", batchOutOfGas))).to.equal(true);
+    expect(isPlanFault(Object.assign(new Error("could not decode result data"), { code: "BAD_DATA" }))).to.equal(true);
+    expect(isPlanFault(new RpcError("eth_estimateGas", -32000, "insufficient funds for gas * price + value", undefined))).to.equal(false);
+    expect(isPlanFault(new RpcError("eth_sendRawTransaction", -32000, "nonce too low", undefined))).to.equal(false);
+    expect(isPlanFault(new KeeperError("RPC_TRANSPORT", "eth_call: fetch failed", { retryable: true }))).to.equal(false);
+    expect(isPlanFault(new KeeperError("FEE_CAP", "base fee above the cap"))).to.equal(false);
   });
 });

@@ -10,7 +10,7 @@ import path from "node:path";
 import { expect } from "chai";
 import type { Contract } from "ethers";
 
-import { deploy, runKeeper, useNodePerTest } from "./support/chain.ts";
+import { accounts, deploy, runKeeper, useNodePerTest } from "./support/chain.ts";
 import type { RunResult } from "./support/chain.ts";
 import { createPlan, eoaSubscriber, Feed, Hook, hookedSubscriber, periodsPaid, STRANGER, swarm, Token } from "./support/hostile.ts";
 import { allKeys, expectChargedOnce, ledger, PERIOD, setUp } from "./support/scenario.ts";
@@ -106,5 +106,28 @@ describe("keeper among hostile plans and subscribers (end to end)", function () 
         expect(held.has(String(emptyPlan.target).toLowerCase()) || held.has(String(revertPlan.target).toLowerCase()) || held.has(String(feedPlan.target).toLowerCase())).to.equal(false);
       }
     }
+  });
+
+  it("keeps to the operator's lists: a denied owner's plans and plans in a token not allowed are left alone, the rest charged", async () => {
+    const { node } = nodes;
+    const s = await setUp(node, { planCount: 1, perPlan: 2, storePath: storePath() });
+    const stranger = accounts(node.provider, 3)[2]!;
+    const strangerPlan = await createPlan(s, String(s.token.target), {}, stranger);
+    const strangers = [await eoaSubscriber(node, s, s.token, strangerPlan), await eoaSubscriber(node, s, s.token, strangerPlan)];
+    await node.mineAt((await node.latestTimestamp()) + PERIOD);
+
+    // Only plans in another token: nothing is charged, every due subscriber is counted as left out.
+    const otherToken = await deploy("TestUSDC", s.deployer);
+    const none = ok(await runKeeper(["run", "--once"], s.env({ RECUR_ALLOW_TOKENS: String(otherToken.target) })));
+    expect(summaryOf(none).charged).to.equal(0);
+    expect(summaryOf(none).skipped).to.deep.equal({ TokenNotAllowed: 4 });
+
+    // The stranger denied: the merchant's plan is charged, the stranger's left alone.
+    const before = await ledger(s);
+    const run = ok(await runKeeper(["run", "--once"], s.env({ RECUR_DENY_OWNERS: (await stranger.getAddress()).toLowerCase() })));
+    expect(summaryOf(run).charged).to.equal(2);
+    expect(summaryOf(run).skipped).to.deep.equal({ DeniedOwner: 2 });
+    await expectChargedOnce(s, before, allKeys(s));
+    for (const who of strangers) expect(await periodsPaid(strangerPlan, who)).to.equal(1n);
   });
 });
