@@ -3,6 +3,7 @@
 // reorg can roll them back and replay), block-hash checkpoints, and the journal of transactions.
 // Writes that must survive a crash (the journal) are committed before the keeper acts on them.
 import { DatabaseSync } from "node:sqlite";
+import type { StatementSync } from "node:sqlite";
 
 export interface PlanRow {
   address: string;
@@ -116,6 +117,7 @@ type Row = Record<string, unknown>;
 
 export class Store {
   readonly #db: DatabaseSync;
+  #addLog: StatementSync | undefined;
 
   constructor(path: string) {
     this.#db = new DatabaseSync(path);
@@ -172,20 +174,24 @@ export class Store {
   // --- raw logs (for rollback and replay) -----------------------------------------------------------
 
   addLog(log: StoredLog): void {
-    this.#db
-      .prepare("INSERT OR REPLACE INTO logs (block, log_index, block_hash, address, topics, data) VALUES (?, ?, ?, ?, ?, ?)")
-      .run(log.blockNumber, log.logIndex, log.blockHash, log.address, JSON.stringify(log.topics), log.data);
+    // One prepared statement for every log: a warm-up writes hundreds of thousands of them.
+    this.#addLog ??= this.#db.prepare("INSERT OR REPLACE INTO logs (block, log_index, block_hash, address, topics, data) VALUES (?, ?, ?, ?, ?, ?)");
+    this.#addLog.run(log.blockNumber, log.logIndex, log.blockHash, log.address, JSON.stringify(log.topics), log.data);
   }
 
-  allLogs(): StoredLog[] {
-    return (this.#db.prepare("SELECT * FROM logs ORDER BY block, log_index").all() as Row[]).map((r) => ({
-      blockNumber: BigInt(r.block as number),
-      logIndex: Number(r.log_index),
-      blockHash: String(r.block_hash),
-      address: String(r.address),
-      topics: JSON.parse(String(r.topics)) as string[],
-      data: String(r.data),
-    }));
+  /** Every stored log in chain order, read one row at a time (a replay holds one log in memory, not
+   * the whole table). */
+  *logs(): Generator<StoredLog> {
+    for (const r of this.#db.prepare("SELECT * FROM logs ORDER BY block, log_index").iterate() as Iterable<Row>) {
+      yield {
+        blockNumber: BigInt(r.block as number),
+        logIndex: Number(r.log_index),
+        blockHash: String(r.block_hash),
+        address: String(r.address),
+        topics: JSON.parse(String(r.topics)) as string[],
+        data: String(r.data),
+      };
+    }
   }
 
   /** Forgets everything indexed above `block` (a reorg): logs and checkpoints; derived tables are
