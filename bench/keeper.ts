@@ -1,5 +1,5 @@
 // Keeper benchmark (SPEC §4): 10,000 subscriptions on 10 plans, 1,000 of them due; one
-// `recur-keeper run --once` pass, as an operator runs it (a child process), against a local
+// `recur run --once` pass, as an operator runs it (a child process), against a local
 // `hardhat node`, with every JSON-RPC call counted by method at a proxy in front of the node.
 // Prints a table and writes bench/results/keeper.json (one entry per scale). Not part of CI; takes a
 // few minutes (scale 10: about half an hour).
@@ -23,8 +23,8 @@ import type { Contract, Signer } from "ethers";
 import { accountKey, accounts, deploy, onLogLines, ROOT, startNode } from "../test/keeper/support/chain.ts";
 import type { Node } from "../test/keeper/support/chain.ts";
 import { DAY, GRACE, PERIOD, PRICE, terms } from "../test/keeper/support/scenario.ts";
-import { PLAN_RETIRED } from "../keeper/src/abi.ts";
-import { Store } from "../keeper/src/store.ts";
+import { PLAN_RETIRED } from "../src/chain/abi.ts";
+import { Store } from "../src/index/store.ts";
 import { startProxy } from "./lib/proxy.ts";
 import type { CountingProxy } from "./lib/proxy.ts";
 
@@ -53,7 +53,7 @@ const SETUP_TIP = 10n ** 9n;
 const CHAIN_ID = 31_337n;
 
 const here = path.dirname(new URL(import.meta.url).pathname);
-const KEEPER_BIN = path.join(ROOT, "keeper/bin/recur-keeper.ts");
+const KEEPER_BIN = path.join(ROOT, "bin/recur.ts");
 const TIME = existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
 const KEEPER_TIMEOUT_MS = 300_000 * SCALE;
 
@@ -338,7 +338,7 @@ try {
   await node.mineAt(now);
   const chargeManyData = planIface.encodeFunctionData("chargeMany", [probeWallets.map((w) => w.address)]);
   const probeEstimate = BigInt(await rpc<string>(node.url, "eth_estimateGas", [{ from: keeperAddress, to: probePlan, data: chargeManyData }]));
-  const keeperGasLimit = (probeEstimate * 12n) / 10n + 10_000n; // as keeper/src/sender.ts sets it
+  const keeperGasLimit = (probeEstimate * 12n) / 10n + 10_000n; // as src/chain/sender.ts sets it
   await rpc(node.url, "evm_setAutomine", [true]);
   const probeTx = await deployer!.sendTransaction({ to: probePlan!, data: chargeManyData, gasLimit: keeperGasLimit });
   const probeReceipt = (await probeTx.wait())!;

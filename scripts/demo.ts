@@ -30,7 +30,7 @@ import type { PlanCreatedEvent } from "../typechain-types/contracts/PlanFactory.
 import type { FixedPricePlan, MockAggregator } from "../typechain-types/index.js";
 import { HDNodeWallet, Mnemonic } from "ethers";
 
-import { main as keeperMain } from "../keeper/src/cli.ts";
+import { main as keeperMain } from "../src/cli/main.ts";
 import { formatAmount, formatDate, formatDuration, formatRow, formatTable, shortAddress } from "./lib/format.js";
 import { serveRpc } from "./lib/rpc-bridge.js";
 import {
@@ -275,7 +275,7 @@ async function main(): Promise<void> {
   const castHeaders = ["customer", "wallet", "allowance to plan", "plays"];
   for (const row of formatTable(castHeaders, castRows, ["left", "right", "right"])) console.log(row);
   console.log("");
-  console.log("The keeper (recur-keeper run --once, in-process) wakes at each due time: it finds due subscriptions");
+  console.log("The keeper (recur run --once, in-process) wakes at each due time: it finds due subscriptions");
   console.log("from the plan's events, re-checks them on-chain, and charges the ones that can pay with chargeMany.");
   console.log("");
   console.log(formatRow(["date", "who", "what the plan reported", "status after"], WIDTHS));
@@ -295,7 +295,7 @@ async function main(): Promise<void> {
   };
   /** Why the keeper last left a customer uncharged (it re-checks on-chain and sends only what can pay). */
   const notCharged = new Map<string, string>();
-  /** One `recur-keeper run --once`; returns its transactions, the customers it did not charge and why,
+  /** One `recur run --once`; returns its transactions, the customers it did not charge and why,
    * and a one-line summary of its pass. */
   async function keeperPass(): Promise<{ txs: string[]; skipped: { plan: string; subscriber: string; reason: string }[]; line: string }> {
     const lines: Record<string, unknown>[] = [];
@@ -583,7 +583,7 @@ async function main(): Promise<void> {
     }
   }
 
-  /** The merchant bills one cycle: writes gina's usage to a CSV file and runs `recur-keeper usage` on it,
+  /** The merchant bills one cycle: writes gina's usage to a CSV file and runs `recur usage` on it,
    * in-process, with the merchant's key. Prints the plan's events, or the command's refusal. */
   const merchantKey = HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(HARDHAT_MNEMONIC), "m/44'/60'/0'/0/1").privateKey;
   async function submitUsage(when: bigint, usage: string, ref: string): Promise<void> {
@@ -603,10 +603,10 @@ async function main(): Promise<void> {
     const io = { stdout: sink(out) as never, stderr: sink(err) as never, signal: new AbortController().signal };
     const env = { ...keeperEnv, RECUR_PRIVATE_KEY: merchantKey, RECUR_USAGE_JOURNAL: path.join(storeDir, "usage.sqlite"), RECUR_LOG_LEVEL: "warn" };
     const code = await keeperMain(["usage", "--plan", meteredAddress, "--file", file], env, io);
-    line(when, "merchant", `recur-keeper usage ${path.basename(file)} (${GINA.name}: ${usage} ${symbol})`, "");
+    line(when, "merchant", `recur usage ${path.basename(file)} (${GINA.name}: ${usage} ${symbol})`, "");
     if (code !== 0) {
       for (const text of err) {
-        const shown = text.replace(/^recur-keeper: /, "").replace(file, path.basename(file)).replace(gina, GINA.name);
+        const shown = text.replace(/^recur: /, "").replace(file, path.basename(file)).replace(gina, GINA.name);
         console.log(formatRow(["", "", shown, ""], WIDTHS));
       }
       return;
@@ -627,7 +627,7 @@ async function main(): Promise<void> {
     `  ${GINA.name} holds ${amount(await token.balanceOf(gina))}, approves requiredAllowance(${GINA.approveCycles.toString()}) = ${amount(ginaAllowance)} ` +
       `(${GINA.approveCycles.toString()} cycles at the cap) and caps each bill at ${amount(ginaMax)}`,
   );
-  console.log("  The keeper never bills it: after each cycle the merchant runs `recur-keeper usage` on a CSV file,");
+  console.log("  The keeper never bills it: after each cycle the merchant runs `recur usage` on a CSV file,");
   console.log("  which checks every row on-chain before it sends anything.");
   console.log("");
   console.log(formatRow(["date", "who", "what the plan reported", "status after"], WIDTHS));

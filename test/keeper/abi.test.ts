@@ -1,4 +1,4 @@
-// The keeper's hand-written ABI (keeper/src/abi.ts) cannot drift from the contracts: every fragment must
+// The keeper's hand-written ABI (src/chain/abi.ts) cannot drift from the contracts: every fragment must
 // equal an entry of the compiled artifacts (name, parameter names and types, indexed flags, mutability,
 // outputs), and the reason and status codes must follow the Solidity enums' order.
 import { readFileSync } from "node:fs";
@@ -17,7 +17,7 @@ import {
   PLAN_EVENT_TOPICS,
   PLAN_RETIRED,
   planInterface,
-} from "../../keeper/src/abi.ts";
+} from "../../src/chain/abi.ts";
 import { ROOT } from "./support/chain.ts";
 
 function artifactInterface(name: string): Interface {

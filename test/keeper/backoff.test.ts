@@ -1,14 +1,14 @@
-// The keeper's schedules and lists, as pure functions (keeper/src/backoff.ts, keeper/src/policy.ts);
+// The keeper's schedules and lists, as pure functions (src/charging/backoff.ts, src/charging/policy.ts);
 // the end-to-end tests (retries.test.ts, hostile.test.ts) show them at work on a real node.
 import { expect } from "chai";
 
-import { DEFAULT_BACKOFF, lastTryAt, nextRetryAt, planBackoffUntil, quarantineUntil } from "../../keeper/src/backoff.ts";
-import { planInterface } from "../../keeper/src/abi.ts";
-import { parseDuration } from "../../keeper/src/config.ts";
-import { KeeperError } from "../../keeper/src/errors.ts";
-import { isPlanFault, namedSubscriber } from "../../keeper/src/pass.ts";
-import { RpcError } from "../../keeper/src/rpc.ts";
-import { NO_LISTS, refusal } from "../../keeper/src/policy.ts";
+import { DEFAULT_BACKOFF, lastTryAt, nextRetryAt, planBackoffUntil, quarantineUntil } from "../../src/charging/backoff.ts";
+import { planInterface } from "../../src/chain/abi.ts";
+import { parseDuration } from "../../src/cli/config.ts";
+import { KeeperError } from "../../src/errors.ts";
+import { isPlanFault, namedSubscriber } from "../../src/charging/pass.ts";
+import { RpcError } from "../../src/chain/rpc.ts";
+import { NO_LISTS, refusal } from "../../src/charging/policy.ts";
 
 const H = 3_600;
 const D = 86_400;

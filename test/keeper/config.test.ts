@@ -43,7 +43,7 @@ function expectOneLine(result: RunResult, variable: string, expected: RegExp): s
   const lines = result.stderr.slice(0, -1).split("\n");
   expect(lines, detail).to.have.length(1);
   const line = lines[0]!;
-  expect(line.startsWith(`recur-keeper: ${variable}: expected `), detail).to.equal(true);
+  expect(line.startsWith(`recur: ${variable}: expected `), detail).to.equal(true);
   expect(line, detail).to.match(expected);
   expect(result.stdout, detail).to.equal("");
   return line;
@@ -128,7 +128,7 @@ describe("keeper configuration (binary)", function () {
   it("--help prints the usage and exits 0", async () => {
     const result = await runKeeper(["--help"], {});
     expect(result.code).to.equal(0);
-    expect(result.stdout).to.match(/^usage: recur-keeper run/);
+    expect(result.stdout).to.match(/^usage: recur run/);
   });
 });
 
@@ -155,7 +155,7 @@ describe("keeper configuration against a node (chain id, keystore)", function ()
       expect(result.code, result.stderr + result.stdout).to.equal(3);
       const lines = result.stderr.trimEnd().split("\n");
       expect(lines).to.have.length(1);
-      expect(lines[0]).to.match(/^recur-keeper: RECUR_CHAIN_ID: expected the node's chain 31337, got 1$/);
+      expect(lines[0]).to.match(/^recur: RECUR_CHAIN_ID: expected the node's chain 31337, got 1$/);
     }
   });
 

@@ -10,7 +10,7 @@ import path from "node:path";
 import { expect } from "chai";
 import type { Contract, NonceManager } from "ethers";
 
-import { planInterface } from "../../keeper/src/abi.ts";
+import { planInterface } from "../../src/chain/abi.ts";
 import { poll, runKeeper, startKeeper, useSharedNode } from "./support/chain.ts";
 import type { Node, RunResult } from "./support/chain.ts";
 import { startFlakyProxy } from "./support/proxy.ts";

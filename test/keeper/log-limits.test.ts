@@ -9,9 +9,9 @@ import path from "node:path";
 
 import { expect } from "chai";
 
-import { logLimitOf } from "../../keeper/src/indexer.ts";
-import { KeeperError } from "../../keeper/src/errors.ts";
-import { RpcError } from "../../keeper/src/rpc.ts";
+import { logLimitOf } from "../../src/index/indexer.ts";
+import { KeeperError } from "../../src/errors.ts";
+import { RpcError } from "../../src/chain/rpc.ts";
 import { runKeeper, useNodePerTest } from "./support/chain.ts";
 import { startLogCapProxy } from "./support/log-cap-proxy.ts";
 import type { LogCapProxy } from "./support/log-cap-proxy.ts";

@@ -1,5 +1,5 @@
 // The keeper end to end: a real hardhat node, customers on several plans, time moved forward, and
-// `recur-keeper run --once` as a child process. Every due subscription is charged once, on-chain.
+// `recur run --once` as a child process. Every due subscription is charged once, on-chain.
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";

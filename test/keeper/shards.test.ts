@@ -8,7 +8,7 @@ import { expect } from "chai";
 import { Wallet } from "ethers";
 import type { Contract } from "ethers";
 
-import { shardKey } from "../../keeper/src/store.ts";
+import { shardKey } from "../../src/index/store.ts";
 import { accountKey, runKeeper, useNodePerTest } from "./support/chain.ts";
 import { PERIOD, PRICE, setUp } from "./support/scenario.ts";
 

@@ -1,4 +1,4 @@
-// `recur-keeper usage` end to end: a real hardhat node, a metered plan created through the factory, a
+// `recur usage` end to end: a real hardhat node, a metered plan created through the factory, a
 // merchant's usage file, and the keeper binary as a child process. What the chain holds afterwards
 // (balances, credits, schedules, events, the reporter's nonce) is the proof; nothing is mocked.
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -45,8 +45,8 @@ function usageEnv(node: { url: string }, dir: string, extra: Record<string, stri
 }
 
 const detail = (r: RunResult) => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
-/** stderr's human lines (the `recur-keeper: …` ones), without the JSON log lines. */
-const errorLines = (r: RunResult) => r.stderr.split("\n").filter((l) => l.startsWith("recur-keeper: "));
+/** stderr's human lines (the `recur: …` ones), without the JSON log lines. */
+const errorLines = (r: RunResult) => r.stderr.split("\n").filter((l) => l.startsWith("recur: "));
 
 interface Metered {
   s: Scenario;
@@ -145,10 +145,10 @@ describe("keeper usage (end to end)", function () {
     const result = await runKeeper(["usage", "--plan", m.planAddress, "--file", file], usageEnv(node, dir));
     expect(result.code, detail(result)).to.equal(1);
     expect(errorLines(result), detail(result)).to.deep.equal([
-      `recur-keeper: ${file}:3: ${stranger} usage 2000: NotSubscribed (unknown subscriber: no subscription on this plan)`,
-      `recur-keeper: ${file}:4: ${overCap} usage ${CAP + 1n}: UsageAboveCap (cap is ${CAP})`,
-      `recur-keeper: ${file}:5: ${fresh} usage 3000: NotDue (cycle ends at ${new Date(Number(freshEnd) * 1000).toISOString()})`,
-      `recur-keeper: ${file}: 3 of 4 rows cannot be billed now; nothing was sent`,
+      `recur: ${file}:3: ${stranger} usage 2000: NotSubscribed (unknown subscriber: no subscription on this plan)`,
+      `recur: ${file}:4: ${overCap} usage ${CAP + 1n}: UsageAboveCap (cap is ${CAP})`,
+      `recur: ${file}:5: ${fresh} usage 3000: NotDue (cycle ends at ${new Date(Number(freshEnd) * 1000).toISOString()})`,
+      `recur: ${file}: 3 of 4 rows cannot be billed now; nothing was sent`,
     ]);
     // 4 rows: the plan's billingMode, isReporter, token, perCycleCap; one usageChargeability per row; one
     // subscriptionOf for the NotDue row's hint.
@@ -199,9 +199,9 @@ describe("keeper usage (end to end)", function () {
     expect(lines, detail(again)).to.have.length(3);
     for (const [i, who] of [a, b].entries()) {
       const end = new Date(Number(billed.get(who)!.nextChargeAt) * 1000).toISOString();
-      expect(lines[i]).to.match(new RegExp(`^recur-keeper: ${file.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}:${i + 2}: ${who} usage \\d+: NotDue \\(cycle ends at ${end}; 1 cycle billed so far\\)$`));
+      expect(lines[i]).to.match(new RegExp(`^recur: ${file.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}:${i + 2}: ${who} usage \\d+: NotDue \\(cycle ends at ${end}; 1 cycle billed so far\\)$`));
     }
-    expect(lines[2]).to.equal(`recur-keeper: ${file}: 2 of 2 rows cannot be billed now; nothing was sent`);
+    expect(lines[2]).to.equal(`recur: ${file}: 2 of 2 rows cannot be billed now; nothing was sent`);
     expect(await nonceOf(node, REPORTER)).to.equal(nonce);
     expect(await snapshot(m, [a, b])).to.deep.equal(billed);
   });
@@ -250,7 +250,7 @@ describe("keeper usage (end to end)", function () {
     const result = await runKeeper(["usage", "--plan", m.planAddress, "--file", file], usageEnv(node, dir, { RECUR_PRIVATE_KEY: STRANGER_KEY }));
     expect(result.code, detail(result)).to.equal(1);
     expect(result.stderr, detail(result)).to.equal(
-      `recur-keeper: RECUR_PRIVATE_KEY: expected the key of the plan's owner or of a reporter it authorized (setReporter), got the key of ${stranger}, which may not bill usage on ${m.planAddress}\n`,
+      `recur: RECUR_PRIVATE_KEY: expected the key of the plan's owner or of a reporter it authorized (setReporter), got the key of ${stranger}, which may not bill usage on ${m.planAddress}\n`,
     );
     expect(result.stdout + result.stderr).not.to.include(STRANGER_KEY.slice(2));
     expect(await nonceOf(node, stranger)).to.equal(0);
@@ -266,12 +266,12 @@ describe("keeper usage (end to end)", function () {
     const result = await runKeeper(["usage", "--plan", fixed, "--file", file], usageEnv(node, dir));
     expect(result.code, detail(result)).to.equal(1);
     expect(result.stderr).to.equal(
-      `recur-keeper: --plan: expected a metered plan (billingMode() = 1), got ${fixed}, a fixed-price plan (billingMode() = 0; the keeper's run charges it)\n`,
+      `recur: --plan: expected a metered plan (billingMode() = 1), got ${fixed}, a fixed-price plan (billingMode() = 0; the keeper's run charges it)\n`,
     );
     const account = Wallet.createRandom().address;
     const none = await runKeeper(["usage", "--plan", account, "--file", file], usageEnv(node, dir));
     expect(none.code, detail(none)).to.equal(1);
-    expect(none.stderr).to.equal(`recur-keeper: --plan: expected a metered plan (billingMode() = 1), got ${account}, which does not answer billingMode() (not a Recur plan on this chain?)\n`);
+    expect(none.stderr).to.equal(`recur: --plan: expected a metered plan (billingMode() = 1), got ${account}, which does not answer billingMode() (not a Recur plan on this chain?)\n`);
     expect(await nonceOf(node, REPORTER)).to.equal(0);
   });
 
@@ -305,8 +305,8 @@ describe("keeper usage (end to end)", function () {
       expect(result.code, detail(result)).to.equal(2);
       expect(result.stdout).to.include("billed 1 of 2 rows: usage 9000000, from credits 5000000, pulled 4000000");
       const lines = errorLines(result);
-      expect(lines[0], detail(result)).to.match(new RegExp(`^recur-keeper: .*usage\\.csv:3: ${b.address} usage 9000000: not billed, AllowanceTooLow in 0x[0-9a-f]{64}$`));
-      expect(lines[1]).to.equal(`recur-keeper: ${file}: 1 of 2 rows not billed`);
+      expect(lines[0], detail(result)).to.match(new RegExp(`^recur: .*usage\\.csv:3: ${b.address} usage 9000000: not billed, AllowanceTooLow in 0x[0-9a-f]{64}$`));
+      expect(lines[1]).to.equal(`recur: ${file}: 1 of 2 rows not billed`);
     } finally {
       await node.send("evm_setAutomine", [true]);
     }
@@ -380,25 +380,25 @@ describe("keeper usage: a malformed file (binary, no node needed)", function () 
       ].join("\r\n") + "\r\n",
     );
     expect(lines).to.deep.equal([
-      `recur-keeper: ${file}:2: subscriber: expected a 0x-prefixed 20-byte address (mixed case only with a valid checksum), got "${A.slice(0, 20)}"`,
-      `recur-keeper: ${file}:3: usage: expected a whole number of token base units (digits only: no sign, decimals or exponent), got "1.5"`,
-      `recur-keeper: ${file}:5: usage: expected a whole number of token base units (digits only: no sign, decimals or exponent), got "-3"`,
-      `recur-keeper: ${file}:6: usageRef: expected a 0x-prefixed 32-byte hex (64 digits) or a text of at most 31 bytes, got "${"x".repeat(32)}" (32 bytes)`,
-      `recur-keeper: ${file}:7: usageRef: expected a 0x-prefixed 32-byte hex (64 digits) or a text of at most 31 bytes, got "0x1234"`,
-      `recur-keeper: ${file}:8: row: expected comma-separated fields (a quoted one closed by a quote), got "${A},8,\\"unclosed"`,
-      `recur-keeper: ${file}:9: row: expected at most 3 fields (subscriber,usage,usageRef), got 4`,
-      `recur-keeper: ${file}:10: usage: expected a whole number of token base units (digits only: no sign, decimals or exponent), got "1e6"`,
-      `recur-keeper: ${file}:11: usage: expected a whole number of token base units (digits only: no sign, decimals or exponent), got ""`,
+      `recur: ${file}:2: subscriber: expected a 0x-prefixed 20-byte address (mixed case only with a valid checksum), got "${A.slice(0, 20)}"`,
+      `recur: ${file}:3: usage: expected a whole number of token base units (digits only: no sign, decimals or exponent), got "1.5"`,
+      `recur: ${file}:5: usage: expected a whole number of token base units (digits only: no sign, decimals or exponent), got "-3"`,
+      `recur: ${file}:6: usageRef: expected a 0x-prefixed 32-byte hex (64 digits) or a text of at most 31 bytes, got "${"x".repeat(32)}" (32 bytes)`,
+      `recur: ${file}:7: usageRef: expected a 0x-prefixed 32-byte hex (64 digits) or a text of at most 31 bytes, got "0x1234"`,
+      `recur: ${file}:8: row: expected comma-separated fields (a quoted one closed by a quote), got "${A},8,\\"unclosed"`,
+      `recur: ${file}:9: row: expected at most 3 fields (subscriber,usage,usageRef), got 4`,
+      `recur: ${file}:10: usage: expected a whole number of token base units (digits only: no sign, decimals or exponent), got "1e6"`,
+      `recur: ${file}:11: usage: expected a whole number of token base units (digits only: no sign, decimals or exponent), got ""`,
     ]);
   });
 
   it("CSV: a repeated subscriber, a bad header and an empty file are refused", async () => {
     const dup = await refused("usage.csv", `subscriber,usage\n${A},1\n${B},2\n${A.toLowerCase()},3\n`);
-    expect(dup.lines).to.deep.equal([`recur-keeper: ${dup.file}:4: subscriber: expected each subscriber once per file, got ${A} again (first at ${dup.file}:2)`]);
+    expect(dup.lines).to.deep.equal([`recur: ${dup.file}:4: subscriber: expected each subscriber once per file, got ${A} again (first at ${dup.file}:2)`]);
     const header = await refused("usage.csv", `address,amount\n${A},1\n`);
-    expect(header.lines).to.deep.equal([`recur-keeper: ${header.file}:1: header: expected the header "subscriber,usage,usageRef" (usageRef optional), got "address,amount"`]);
+    expect(header.lines).to.deep.equal([`recur: ${header.file}:1: header: expected the header "subscriber,usage,usageRef" (usageRef optional), got "address,amount"`]);
     const empty = await refused("usage.csv", "subscriber,usage,usageRef\n\n");
-    expect(empty.lines).to.deep.equal([`recur-keeper: ${empty.file}: expected at least one row after the header, got none`]);
+    expect(empty.lines).to.deep.equal([`recur: ${empty.file}: expected at least one row after the header, got none`]);
   });
 
   it("JSON: one line per bad row, naming file[index] and the field", async () => {
@@ -414,17 +414,17 @@ describe("keeper usage: a malformed file (binary, no node needed)", function () 
       ]),
     );
     expect(lines).to.deep.equal([
-      `recur-keeper: ${file}[1]: usage: expected a whole number of token base units (digits only: no sign, decimals or exponent), got 1.5`,
-      `recur-keeper: ${file}[2]: subscriber: expected each subscriber once per file, got ${A} again (first at ${file}[0])`,
-      `recur-keeper: ${file}[3]: usageref: expected only the fields subscriber, usage and usageRef, got "usageref"`,
-      `recur-keeper: ${file}[4]: row: expected an object {subscriber, usage, usageRef}, got "not a row"`,
-      `recur-keeper: ${file}[5]: subscriber: expected a 0x-prefixed 20-byte address (mixed case only with a valid checksum), got "0x12"`,
-      `recur-keeper: ${file}[5]: usage: expected a whole number of token base units (digits only: no sign, decimals or exponent) (write amounts above 2^53 as strings), got 1152921504606847000`,
-      `recur-keeper: ${file}[5]: usageRef: expected a 0x-prefixed 32-byte hex (64 digits) or a text of at most 31 bytes, got 7`,
+      `recur: ${file}[1]: usage: expected a whole number of token base units (digits only: no sign, decimals or exponent), got 1.5`,
+      `recur: ${file}[2]: subscriber: expected each subscriber once per file, got ${A} again (first at ${file}[0])`,
+      `recur: ${file}[3]: usageref: expected only the fields subscriber, usage and usageRef, got "usageref"`,
+      `recur: ${file}[4]: row: expected an object {subscriber, usage, usageRef}, got "not a row"`,
+      `recur: ${file}[5]: subscriber: expected a 0x-prefixed 20-byte address (mixed case only with a valid checksum), got "0x12"`,
+      `recur: ${file}[5]: usage: expected a whole number of token base units (digits only: no sign, decimals or exponent) (write amounts above 2^53 as strings), got 1152921504606847000`,
+      `recur: ${file}[5]: usageRef: expected a 0x-prefixed 32-byte hex (64 digits) or a text of at most 31 bytes, got 7`,
     ]);
     const broken = await refused("usage.json", `[{"subscriber": "${A}", "usage": "1"`);
     expect(broken.lines).to.have.length(1);
-    expect(broken.lines[0]).to.match(new RegExp(`^recur-keeper: .*usage\\.json: expected a JSON array of \\{subscriber, usage, usageRef\\} objects, got invalid JSON \\(.+\\)$`));
+    expect(broken.lines[0]).to.match(new RegExp(`^recur: .*usage\\.json: expected a JSON array of \\{subscriber, usage, usageRef\\} objects, got invalid JSON \\(.+\\)$`));
   });
 
   it("missing --plan or --file, or a file of another kind: one line naming the flag", async () => {
@@ -432,12 +432,12 @@ describe("keeper usage: a malformed file (binary, no node needed)", function () 
     const file = write(dir, "usage.csv", `subscriber,usage\n${A},1\n`);
     const env = usageEnv(nowhere, dir);
     const cases: [string[], string][] = [
-      [["usage", "--file", file], `recur-keeper: --plan: expected the metered plan's 0x-prefixed 20-byte address, got nothing`],
-      [["usage", "--plan", "0x1234", "--file", file], `recur-keeper: --plan: expected the metered plan's 0x-prefixed 20-byte address, got "0x1234"`],
-      [["usage", "--plan", PLAN], `recur-keeper: --file: expected an existing .csv or .json usage file, got nothing`],
-      [["usage", "--plan", PLAN, "--file", path.join(dir, "missing.csv")], `recur-keeper: --file: expected an existing .csv or .json usage file, got "${path.join(dir, "missing.csv")}"`],
-      [["usage", "--plan", PLAN, "--file", write(dir, "usage.txt", "")], `recur-keeper: --file: expected a file named *.csv or *.json (the name says the format), got "${path.join(dir, "usage.txt")}"`],
-      [["run", "--once", "--plan", PLAN], `recur-keeper: arguments: expected --plan only with the usage command, got "--plan"`],
+      [["usage", "--file", file], `recur: --plan: expected the metered plan's 0x-prefixed 20-byte address, got nothing`],
+      [["usage", "--plan", "0x1234", "--file", file], `recur: --plan: expected the metered plan's 0x-prefixed 20-byte address, got "0x1234"`],
+      [["usage", "--plan", PLAN], `recur: --file: expected an existing .csv or .json usage file, got nothing`],
+      [["usage", "--plan", PLAN, "--file", path.join(dir, "missing.csv")], `recur: --file: expected an existing .csv or .json usage file, got "${path.join(dir, "missing.csv")}"`],
+      [["usage", "--plan", PLAN, "--file", write(dir, "usage.txt", "")], `recur: --file: expected a file named *.csv or *.json (the name says the format), got "${path.join(dir, "usage.txt")}"`],
+      [["run", "--once", "--plan", PLAN], `recur: arguments: expected --plan only with the usage command, got "--plan"`],
     ];
     for (const [args, line] of cases) {
       const result = await runKeeper(args, { ...env, RECUR_FACTORY: PLAN, RECUR_FACTORY_BLOCK: "0" });

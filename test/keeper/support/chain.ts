@@ -202,11 +202,11 @@ export interface KeeperProcess {
   waitForExit(timeoutMs?: number): Promise<RunResult>;
 }
 
-/** Starts the keeper (`recur-keeper ...args`) with `env` only (plus PATH). The caller must see it exit
+/** Starts the keeper (`recur ...args`) with `env` only (plus PATH). The caller must see it exit
  * (`exited`, `waitForExit`) or kill it. */
 export function startKeeper(args: string[], env: Record<string, string>, options: { killAfterLine?: (line: Record<string, unknown>) => boolean } = {}): KeeperProcess {
-  const cwd = mkdtempSync(path.join(tmpdir(), "recur-keeper-cwd-"));
-  const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", path.join(ROOT, "keeper/bin/recur-keeper.ts"), ...args], {
+  const cwd = mkdtempSync(path.join(tmpdir(), "recur-cwd-"));
+  const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", path.join(ROOT, "bin/recur.ts"), ...args], {
     cwd,
     env: { PATH: process.env.PATH ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -268,7 +268,7 @@ export function startKeeper(args: string[], env: Record<string, string>, options
   };
 }
 
-/** Runs the keeper (`recur-keeper ...args`) with `env` only (plus PATH); resolves when it exits. */
+/** Runs the keeper (`recur ...args`) with `env` only (plus PATH); resolves when it exits. */
 export function runKeeper(args: string[], env: Record<string, string>, options: { killAfterLine?: (line: Record<string, unknown>) => boolean } = {}): Promise<RunResult> {
   return startKeeper(args, env, options).exited;
 }

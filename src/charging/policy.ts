@@ -1,7 +1,7 @@
 // Which plans this keeper works for: the operator's allow and deny lists of plans, owners and tokens.
 // The factory is permissionless, so by default every fixed plan it created is charged; an operator may
 // keep to known merchants or tokens (allow lists) or shut out known bad ones (deny lists).
-import type { PlanRow } from "./store.ts";
+import type { PlanRow } from "../index/store.ts";
 
 export interface PlanLists {
   readonly allowPlans: ReadonlySet<string>;

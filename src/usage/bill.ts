@@ -1,4 +1,4 @@
-// `recur-keeper usage`: a merchant bills one cycle's usage on a metered plan from a file. Three steps,
+// `recur usage`: a merchant bills one cycle's usage on a metered plan from a file. Three steps,
 // each refusing before the next one starts:
 //  1. parse: every malformed row (file:line or file[index], and the field) and every repeated
 //     subscriber is reported, with no RPC call;
@@ -11,7 +11,7 @@
 // The keeper's passes never come here: a usage amount only ever comes from the merchant's file.
 import { encodeBytes32String, getAddress, isAddress, Transaction, ZeroHash } from "ethers";
 
-import { BILLING_FIXED, BILLING_METERED, meteredPlanInterface, reasonName } from "./abi.ts";
+import { BILLING_FIXED, BILLING_METERED, meteredPlanInterface, reasonName } from "../chain/abi.ts";
 import {
   billingModeCall,
   encodeChargeUsageMany,
@@ -20,15 +20,15 @@ import {
   subscriptionOfCall,
   tokenCall,
   usageChargeabilityCall,
-} from "./calls.ts";
-import type { StoredSubscription } from "./calls.ts";
-import { errorMessage, KeeperError } from "./errors.ts";
-import type { Logger } from "./log.ts";
-import type { Block, Receipt, Rpc } from "./rpc.ts";
-import { RpcError } from "./rpc.ts";
-import { MAX_GAS_PER_TX } from "./sender.ts";
-import type { Sender } from "./sender.ts";
-import type { Store } from "./store.ts";
+} from "../chain/calls.ts";
+import type { StoredSubscription } from "../chain/calls.ts";
+import { errorMessage, KeeperError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { Block, Receipt, Rpc } from "../chain/rpc.ts";
+import { RpcError } from "../chain/rpc.ts";
+import { MAX_GAS_PER_TX } from "../chain/sender.ts";
+import type { Sender } from "../chain/sender.ts";
+import type { Store } from "../index/store.ts";
 
 /** One row of a usage file, checked for form (not yet against the chain). */
 export interface UsageRow {

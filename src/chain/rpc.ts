@@ -1,7 +1,7 @@
 // A small JSON-RPC client over fetch: every call has a timeout and bounded retries with backoff on
 // transport faults, and every call is counted by method (the benchmark reports these counts).
 // Only what the keeper needs; no polling behind its back (unlike a full provider).
-import { KeeperError } from "./errors.ts";
+import { KeeperError } from "../errors.ts";
 
 export interface RpcOptions {
   timeoutMs: number;

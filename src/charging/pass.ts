@@ -4,25 +4,25 @@
 //
 // The factory is permissionless, so any plan here may be built to hurt the keeper. A failure in one
 // plan's calls is that plan's alone: logged with the plan, counted, and the pass goes on with the
-// others; a plan that keeps failing is quarantined (keeper/src/backoff.ts). Plans take turns, one batch
+// others; a plan that keeps failing is quarantined (src/charging/backoff.ts). Plans take turns, one batch
 // each per round, and each takes at most `maxPerPlan` subscribers per pass. A batch that fails for one
 // item sets that item aside and sends the rest; one that fails for an unnamed reason is split until the
 // failing items are found. A subscriber whose charge the chain refused is retried on the retry schedule,
 // not on every pass; a plan whose every charge failed alike is backed off as a whole.
-import { chargeabilityMany, encodeChargeMany, isKeeperCall } from "./calls.ts";
-import { PLAN_RETIRED, planInterface, reasonName } from "./abi.ts";
+import { chargeabilityMany, encodeChargeMany, isKeeperCall } from "../chain/calls.ts";
+import { PLAN_RETIRED, planInterface, reasonName } from "../chain/abi.ts";
 import { lastTryAt, nextRetryAt, planBackoffUntil, quarantineUntil } from "./backoff.ts";
 import type { BackoffConfig } from "./backoff.ts";
-import { errorMessage, KeeperError } from "./errors.ts";
-import { apply, sync } from "./indexer.ts";
-import type { IndexerDeps } from "./indexer.ts";
-import type { Logger } from "./log.ts";
+import { errorMessage, KeeperError } from "../errors.ts";
+import { apply, sync } from "../index/indexer.ts";
+import type { IndexerDeps } from "../index/indexer.ts";
+import type { Logger } from "../log.ts";
 import { refusal } from "./policy.ts";
 import type { PlanLists } from "./policy.ts";
-import type { Log, Receipt, Rpc } from "./rpc.ts";
-import { RpcError } from "./rpc.ts";
-import type { Sender } from "./sender.ts";
-import type { PlanHealthRow, PlanRow, RetryRow, Store } from "./store.ts";
+import type { Log, Receipt, Rpc } from "../chain/rpc.ts";
+import { RpcError } from "../chain/rpc.ts";
+import type { Sender } from "../chain/sender.ts";
+import type { PlanHealthRow, PlanRow, RetryRow, Store } from "../index/store.ts";
 
 export interface PassDeps {
   rpc: Rpc;

@@ -22,7 +22,7 @@ export const PLAN_ABI = [
   "function isKeeper(address account) view returns (bool)",
 ] as const;
 
-/** What `recur-keeper usage` reads and calls on a metered plan (never the keeper's passes: they leave
+/** What `recur usage` reads and calls on a metered plan (never the keeper's passes: they leave
  * metered plans alone). */
 export const METERED_PLAN_ABI = [
   "event UsageCharged(address indexed subscriber, uint256 cycleIndex, uint256 usage, uint256 fromCredits, uint256 pulled, uint256 nextChargeAt, bytes32 indexed usageRef)",

@@ -19,7 +19,7 @@ export async function isKeeperCall(rpc: Rpc, plan: string, account: string, bloc
   return planInterface.decodeFunctionResult("isKeeper", result)[0] as boolean;
 }
 
-// --- metered plans (`recur-keeper usage` only) -------------------------------------------------------
+// --- metered plans (`recur usage` only) -------------------------------------------------------
 
 /** A metered plan's stored subscription, as `subscriptionOf` returns it (times in unix seconds). */
 export interface StoredSubscription {

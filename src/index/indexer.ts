@@ -9,11 +9,11 @@
 // and doubles back after light pages, never above RECUR_LOG_RANGE. Memory is bounded by the page.
 import type { LogDescription } from "ethers";
 
-import { BILLING_FIXED, factoryInterface, PLAN_EVENT_TOPICS, planInterface, reasonName } from "./abi.ts";
-import { errorMessage, KeeperError } from "./errors.ts";
-import type { Logger } from "./log.ts";
-import { RpcError } from "./rpc.ts";
-import type { Block, Log, Rpc } from "./rpc.ts";
+import { BILLING_FIXED, factoryInterface, PLAN_EVENT_TOPICS, planInterface, reasonName } from "../chain/abi.ts";
+import { errorMessage, KeeperError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { RpcError } from "../chain/rpc.ts";
+import type { Block, Log, Rpc } from "../chain/rpc.ts";
 import type { StoredLog, Store } from "./store.ts";
 
 export interface IndexerDeps {

@@ -1,5 +1,5 @@
 // The keeper's command line: `run --once` (cron), `run` (daemon), `run --dry-run`, `status`, and
-// `usage` (a merchant bills a metered plan's usage file: keeper/src/usage.ts).
+// `usage` (a merchant bills a metered plan's usage file: src/usage/bill.ts).
 // Exit codes: 0 everything due was handled (usage: every row billed); 1 bad configuration (usage: a bad
 // file, plan or signer, or rows that cannot be billed: nothing sent); 2 a pass failed, the reason being
 // the last log line (usage: a failure while sending, or rows that failed on-chain); 3 the node is on
@@ -11,15 +11,15 @@ import { Wallet } from "ethers";
 
 import type { Config, KeeperConfig, UsageConfig } from "./config.ts";
 import { describeConfig, parseConfig, USAGE } from "./config.ts";
-import { errorMessage, KeeperError } from "./errors.ts";
-import { createLogger } from "./log.ts";
-import type { Logger } from "./log.ts";
-import { runPass } from "./pass.ts";
-import { createRpc } from "./rpc.ts";
-import type { Rpc } from "./rpc.ts";
-import { Sender } from "./sender.ts";
-import { Store } from "./store.ts";
-import { billUsage, checkJournal, parseUsageFile } from "./usage.ts";
+import { errorMessage, KeeperError } from "../errors.ts";
+import { createLogger } from "../log.ts";
+import type { Logger } from "../log.ts";
+import { runPass } from "../charging/pass.ts";
+import { createRpc } from "../chain/rpc.ts";
+import type { Rpc } from "../chain/rpc.ts";
+import { Sender } from "../chain/sender.ts";
+import { Store } from "../index/store.ts";
+import { billUsage, checkJournal, parseUsageFile } from "../usage/bill.ts";
 
 export interface Io {
   stdout: NodeJS.WritableStream & { write(chunk: string): boolean };
@@ -36,7 +36,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
   try {
     config = parseConfig(argv, env);
   } catch (error) {
-    io.stderr.write(`recur-keeper: ${errorMessage(error)}\n`);
+    io.stderr.write(`recur: ${errorMessage(error)}\n`);
     return 1;
   }
   if (config.command === "usage") return usage(config, io);
@@ -52,7 +52,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
   } catch (error) {
     if (error instanceof KeeperError && error.code === "CONFIG") {
       // A value found bad only once used (a keystore password that does not decrypt): one line, exit 1.
-      io.stderr.write(`recur-keeper: ${errorMessage(error)}\n`);
+      io.stderr.write(`recur: ${errorMessage(error)}\n`);
       return 1;
     }
     log.error("stopped", { error: errorMessage(error), code: error instanceof KeeperError ? error.code : "UNKNOWN" });
@@ -67,7 +67,7 @@ async function sameChain(rpc: Rpc, config: Config, log: Logger, io: Io): Promise
   const chainId = await rpc.chainId();
   if (chainId === config.chainId) return true;
   log.error("chain_mismatch", { expected: config.chainId, node: chainId });
-  io.stderr.write(`recur-keeper: RECUR_CHAIN_ID: expected the node's chain ${chainId}, got ${config.chainId}\n`);
+  io.stderr.write(`recur: RECUR_CHAIN_ID: expected the node's chain ${chainId}, got ${config.chainId}\n`);
   return false;
 }
 
@@ -75,7 +75,7 @@ async function sameChain(rpc: Rpc, config: Config, log: Logger, io: Io): Promise
  * billed and each failure to stderr as one line, and the log lines (tx_sent …) to stderr too, so that
  * stdout is the report alone. */
 async function usage(config: UsageConfig, io: Io): Promise<number> {
-  const err = (line: string) => void io.stderr.write(`recur-keeper: ${line}\n`);
+  const err = (line: string) => void io.stderr.write(`recur: ${line}\n`);
   let text: string;
   try {
     text = readFileSync(config.filePath, "utf8");

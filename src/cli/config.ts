@@ -10,12 +10,12 @@ import { parseArgs } from "node:util";
 import dotenv from "dotenv";
 import { getAddress, isAddress } from "ethers";
 
-import { DEFAULT_BACKOFF } from "./backoff.ts";
-import type { BackoffConfig } from "./backoff.ts";
-import { configError } from "./errors.ts";
-import { redactUrl } from "./log.ts";
-import { describeLists } from "./policy.ts";
-import type { PlanLists } from "./policy.ts";
+import { DEFAULT_BACKOFF } from "../charging/backoff.ts";
+import type { BackoffConfig } from "../charging/backoff.ts";
+import { configError } from "../errors.ts";
+import { redactUrl } from "../log.ts";
+import { describeLists } from "../charging/policy.ts";
+import type { PlanLists } from "../charging/policy.ts";
 
 export type Signer = { kind: "privateKey"; privateKey: string } | { kind: "keystore"; json: string; password: string };
 
@@ -101,9 +101,9 @@ const VARIABLES = {
 } as const;
 type Name = keyof typeof VARIABLES;
 
-export const USAGE = `usage: recur-keeper run [--once] [--dry-run] [options]
-       recur-keeper status [--json] [options]
-       recur-keeper usage --plan ADDRESS --file FILE.csv|FILE.json [--dry-run] [--json] [options]
+export const USAGE = `usage: recur run [--once] [--dry-run] [options]
+       recur status [--json] [options]
+       recur usage --plan ADDRESS --file FILE.csv|FILE.json [--dry-run] [--json] [options]
 The usage command bills a metered plan's ended cycles from a file (columns subscriber,usage,usageRef),
 as the plan's owner or a reporter: every row is checked on-chain first, and nothing is sent unless all
 of them can be billed now. Exit 0 all billed; 1 bad input or rows that cannot be billed (nothing sent);
@@ -122,7 +122,7 @@ options (each also read from the environment variable in brackets, and from .env
   --batch-size N           subscribers per chargeMany (usage: rows per chargeUsageMany), 1-500, default 200 (RECUR_BATCH_SIZE)
   --max-fee-gwei N         cap on maxFeePerGas, default 100 (RECUR_MAX_FEE_GWEI)
   --poll-interval S        seconds between daemon passes, default 60 (RECUR_POLL_INTERVAL)
-  --store FILE             SQLite store, default ./recur-keeper.sqlite (RECUR_STORE)
+  --store FILE             SQLite store, default ./recur.sqlite (RECUR_STORE)
   --log-range N            blocks per eth_getLogs request, default 2000 (RECUR_LOG_RANGE)
   --shard I/N              charge only subscribers in shard I of N, default 0/1 (RECUR_SHARD)
   --rpc-timeout-ms N       per-call RPC timeout, default 10000 (RECUR_RPC_TIMEOUT_MS)
@@ -316,7 +316,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
     batchSize: integer("batch-size", value("batch-size"), 1, 500, 200),
     maxFeePerGas,
     pollIntervalMs: integer("poll-interval", value("poll-interval"), 1, 86_400, 60) * 1000,
-    storePath: value("store") ?? `${cwd}/recur-keeper.sqlite`,
+    storePath: value("store") ?? `${cwd}/recur.sqlite`,
     logRange: BigInt(integer("log-range", value("log-range"), 1, 1_000_000, 2000)),
     shard: Object.freeze({ index: Number(shardMatch[1]), count: Number(shardMatch[2]) }),
     rpcTimeoutMs: integer("rpc-timeout-ms", value("rpc-timeout-ms"), 100, 600_000, 10_000),

@@ -6,11 +6,11 @@
 import { keccak256, Transaction } from "ethers";
 import type { Wallet } from "ethers";
 
-import { KeeperError } from "./errors.ts";
-import type { Logger } from "./log.ts";
+import { KeeperError } from "../errors.ts";
+import type { Logger } from "../log.ts";
 import type { Receipt, Rpc } from "./rpc.ts";
 import { RpcError } from "./rpc.ts";
-import type { Store, TxRow } from "./store.ts";
+import type { Store, TxRow } from "../index/store.ts";
 
 export interface SenderDeps {
   rpc: Rpc;

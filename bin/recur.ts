@@ -2,7 +2,7 @@
 // The keeper's entry point. Runs on Node 22 with TypeScript type stripping: no build step.
 import process from "node:process";
 
-import { main } from "../src/cli.ts";
+import { main } from "../src/cli/main.ts";
 
 const controller = new AbortController();
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
