@@ -98,6 +98,8 @@ const VARIABLES = {
   "quarantine-base": "RECUR_QUARANTINE_BASE",
   "quarantine-max": "RECUR_QUARANTINE_MAX",
   "max-per-plan": "RECUR_MAX_PER_PLAN",
+  "checkout-url": "RECUR_CHECKOUT_URL",
+  tokens: "RECUR_TOKENS",
 } as const;
 type Name = keyof typeof VARIABLES;
 
@@ -197,15 +199,16 @@ function integer(name: Name, raw: string | undefined, min: number, max: number, 
   return value;
 }
 
-export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd = process.cwd()): Config {
+/** Every option the shared parser knows: the variables' flags and the booleans of every command. */
+function readArgs(argv: readonly string[], extra: Record<string, { type: "string" | "boolean" }> = {}) {
   const options = Object.fromEntries(
     Object.keys(VARIABLES).map((name) => [name, { type: "string" as const }]),
   ) as Record<Name, { type: "string" }>;
-  let parsed;
   try {
-    parsed = parseArgs({
+    return parseArgs({
       args: [...argv],
       allowPositionals: true,
+      strict: true,
       options: {
         ...options,
         once: { type: "boolean" },
@@ -214,64 +217,53 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
         "env-file": { type: "string" },
         plan: { type: "string" },
         file: { type: "string" },
+        ...extra,
       },
     });
   } catch (error) {
     // parseArgs names the option, never its value; its advice after the first sentence is dropped.
     throw configError("arguments", "options listed by --help", (error as Error).message.split(". ")[0]);
   }
-  const [command, ...rest] = parsed.positionals;
-  if (command !== "run" && command !== "status" && command !== "usage") throw configError("command", '"run", "status" or "usage"', command);
-  if (rest.length > 0) throw configError("arguments", "no more positional arguments", rest.join(" "));
-  if (command !== "usage") {
-    for (const flag of ["plan", "file", "journal"] as const) {
-      if (parsed.values[flag] !== undefined) throw configError("arguments", `--${flag} only with the usage command`, `--${flag}`);
-    }
-  } else if (parsed.values.once === true) {
-    throw configError("arguments", "--once only with the run command (usage always runs once)", "--once");
-  }
+}
+type Parsed = ReturnType<typeof readArgs>;
+type Value = (name: Name) => string | undefined;
 
-  // .env never overrides the real environment.
-  const envFile = parsed.values["env-file"] ?? `${cwd}/.env`;
-  if (parsed.values["env-file"] !== undefined && !existsSync(envFile)) throw configError("--env-file", "an existing file", envFile);
+/** Flag, then the environment, then .env (which never overrides the real environment). */
+function sourcesOf(parsed: Parsed, env: NodeJS.ProcessEnv, cwd: string): Value {
+  const flagged = parsed.values["env-file"];
+  const envFile = typeof flagged === "string" ? flagged : `${cwd}/.env`;
+  if (typeof flagged === "string" && !existsSync(envFile)) throw configError("--env-file", "an existing file", envFile);
   const fileVars = existsSync(envFile) ? dotenv.parse(readFileSync(envFile)) : {};
-  const value = (name: Name): string | undefined => {
+  return (name: Name): string | undefined => {
     const flag = parsed.values[name];
     if (typeof flag === "string") return flag;
     return env[VARIABLES[name]] ?? fileVars[VARIABLES[name]];
   };
+}
 
+function rpcOf(value: Value): { rpcUrl: string; chainId: bigint } {
   const rpcUrl = value("rpc-url");
   if (rpcUrl === undefined || !/^https?:\/\/[^\s]+$/.test(rpcUrl) || !URL.canParse(rpcUrl)) {
     throw configError(VARIABLES["rpc-url"], "an http(s) URL", rpcUrl === undefined ? undefined : redactUrl(rpcUrl));
   }
   const chainIdRaw = value("chain-id");
   if (chainIdRaw === undefined || !/^[1-9]\d*$/.test(chainIdRaw)) throw configError(VARIABLES["chain-id"], "a positive integer", chainIdRaw);
-  // The factory is read only by run and status: usage names its plan instead.
-  let factory = "";
-  let factoryBlock = 0n;
-  let usage: { plan: string; file: string; filePath: string; journalPath: string } | undefined;
-  if (command === "usage") {
-    const plan = parsed.values.plan;
-    if (plan === undefined || !/^0x[0-9a-fA-F]{40}$/.test(plan) || !isAddress(plan)) throw configError("--plan", "the metered plan's 0x-prefixed 20-byte address", plan);
-    const file = parsed.values.file;
-    const filePath = file === undefined ? "" : path.resolve(cwd, file);
-    if (file === undefined || !existsSync(filePath) || !statSync(filePath).isFile()) throw configError("--file", "an existing .csv or .json usage file", file);
-    if (!/\.(csv|json)$/i.test(file)) throw configError("--file", "a file named *.csv or *.json (the name says the format)", file);
-    usage = { plan: getAddress(plan).toLowerCase(), file, filePath, journalPath: value("journal") ?? `${cwd}/recur-usage.sqlite` };
-  } else {
-    const factoryRaw = value("factory");
-    if (factoryRaw === undefined || !isAddress(factoryRaw)) throw configError(VARIABLES.factory, "a 0x-prefixed 20-byte address", factoryRaw);
-    const factoryBlockRaw = value("factory-block");
-    if (factoryBlockRaw === undefined || !/^\d+$/.test(factoryBlockRaw)) {
-      throw configError(VARIABLES["factory-block"], "the factory's deployment block number", factoryBlockRaw);
-    }
-    factory = getAddress(factoryRaw).toLowerCase();
-    factoryBlock = BigInt(factoryBlockRaw);
-  }
+  return { rpcUrl, chainId: BigInt(chainIdRaw) };
+}
 
-  const command_ = command;
-  let signer: Signer | null = null;
+function factoryOf(value: Value): { factory: string; factoryBlock: bigint } {
+  const factoryRaw = value("factory");
+  if (factoryRaw === undefined || !isAddress(factoryRaw)) throw configError(VARIABLES.factory, "a 0x-prefixed 20-byte address", factoryRaw);
+  const factoryBlockRaw = value("factory-block");
+  if (factoryBlockRaw === undefined || !/^\d+$/.test(factoryBlockRaw)) {
+    throw configError(VARIABLES["factory-block"], "the factory's deployment block number", factoryBlockRaw);
+  }
+  return { factory: getAddress(factoryRaw).toLowerCase(), factoryBlock: BigInt(factoryBlockRaw) };
+}
+
+/** The signer from RECUR_PRIVATE_KEY or RECUR_KEYSTORE; `purpose` (what it is needed for) makes it
+ * required, null leaves it optional. */
+function signerOf(value: Value, purpose: string | null): Signer | null {
   const privateKey = value("private-key");
   const keystore = value("keystore");
   if (privateKey !== undefined && keystore !== undefined) {
@@ -279,18 +271,19 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
   }
   if (privateKey !== undefined) {
     if (!/^(0x)?[0-9a-fA-F]{64}$/.test(privateKey)) throw configError(VARIABLES["private-key"], "32 bytes of hex", "<redacted>");
-    signer = { kind: "privateKey", privateKey: privateKey.startsWith("0x") ? privateKey : `0x${privateKey}` };
-  } else if (keystore !== undefined) {
+    return { kind: "privateKey", privateKey: privateKey.startsWith("0x") ? privateKey : `0x${privateKey}` };
+  }
+  if (keystore !== undefined) {
     if (!existsSync(keystore)) throw configError(VARIABLES.keystore, "an existing keystore JSON file", keystore);
     const password = value("keystore-password");
     if (password === undefined) throw configError(VARIABLES["keystore-password"], "the keystore's password", undefined);
-    signer = { kind: "keystore", json: readFileSync(keystore, "utf8"), password };
-  } else if (command_ !== "status" && parsed.values["dry-run"] !== true) {
-    // A dry run signs nothing: it may run without a key.
-    const purpose = command_ === "usage" ? "bill usage (the plan owner's or a reporter's)" : "run the keeper";
-    throw configError(VARIABLES["private-key"], `a signer key (or ${VARIABLES.keystore}) to ${purpose}`, undefined);
+    return { kind: "keystore", json: readFileSync(keystore, "utf8"), password };
   }
+  if (purpose !== null) throw configError(VARIABLES["private-key"], `a signer key (or ${VARIABLES.keystore}) to ${purpose}`, undefined);
+  return null;
+}
 
+function baseOf(value: Value, parsed: Parsed, signer: Signer | null, cwd: string, rpc: { rpcUrl: string; chainId: bigint }): BaseConfig {
   const maxFeeRaw = value("max-fee-gwei") ?? "100";
   if (!/^\d+(\.\d{1,9})?$/.test(maxFeeRaw) || Number(maxFeeRaw) <= 0) throw configError(VARIABLES["max-fee-gwei"], "a positive number of gwei", maxFeeRaw);
   const [whole, fraction = ""] = maxFeeRaw.split(".");
@@ -304,13 +297,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
   if (logLevel !== "debug" && logLevel !== "info" && logLevel !== "warn" && logLevel !== "error") {
     throw configError(VARIABLES["log-level"], "debug, info, warn or error", logLevel);
   }
-
-  const base: BaseConfig = {
+  return {
     once: parsed.values.once === true,
     dryRun: parsed.values["dry-run"] === true,
     json: parsed.values.json === true,
-    rpcUrl,
-    chainId: BigInt(chainIdRaw),
+    ...rpc,
     signer,
     confirmations: integer("confirmations", value("confirmations"), 0, 1000, 2),
     batchSize: integer("batch-size", value("batch-size"), 1, 500, 200),
@@ -323,7 +314,41 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
     txTimeoutMs: integer("tx-timeout", value("tx-timeout"), 1, 86_400, 180) * 1000,
     logLevel,
   };
-  if (command_ === "usage") return Object.freeze({ ...base, command: command_, ...usage! });
+}
+
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd = process.cwd()): Config {
+  const parsed = readArgs(argv);
+  const [command, ...rest] = parsed.positionals;
+  if (command !== "run" && command !== "status" && command !== "usage") throw configError("command", '"run", "status" or "usage"', command);
+  if (rest.length > 0) throw configError("arguments", "no more positional arguments", rest.join(" "));
+  if (command !== "usage") {
+    for (const flag of ["plan", "file", "journal"] as const) {
+      if (parsed.values[flag] !== undefined) throw configError("arguments", `--${flag} only with the usage command`, `--${flag}`);
+    }
+  } else if (parsed.values.once === true) {
+    throw configError("arguments", "--once only with the run command (usage always runs once)", "--once");
+  }
+  const value = sourcesOf(parsed, env, cwd);
+  const rpc = rpcOf(value);
+  // The factory is read only by run and status: usage names its plan instead.
+  let usage: { plan: string; file: string; filePath: string; journalPath: string } | undefined;
+  let factory = { factory: "", factoryBlock: 0n };
+  if (command === "usage") {
+    const plan = parsed.values.plan;
+    if (typeof plan !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(plan) || !isAddress(plan)) throw configError("--plan", "the metered plan's 0x-prefixed 20-byte address", plan === undefined ? undefined : String(plan));
+    const file = parsed.values.file;
+    const filePath = typeof file !== "string" ? "" : path.resolve(cwd, file);
+    if (typeof file !== "string" || !existsSync(filePath) || !statSync(filePath).isFile()) throw configError("--file", "an existing .csv or .json usage file", file === undefined ? undefined : String(file));
+    if (!/\.(csv|json)$/i.test(file)) throw configError("--file", "a file named *.csv or *.json (the name says the format)", file);
+    usage = { plan: getAddress(plan).toLowerCase(), file, filePath, journalPath: value("journal") ?? `${cwd}/recur-usage.sqlite` };
+  } else {
+    factory = factoryOf(value);
+  }
+  // A dry run signs nothing: it may run without a key; status never signs.
+  const purpose = command === "status" || parsed.values["dry-run"] === true ? null : command === "usage" ? "bill usage (the plan owner's or a reporter's)" : "run the keeper";
+  const signer = signerOf(value, purpose);
+  const base = baseOf(value, parsed, signer, cwd, rpc);
+  if (command === "usage") return Object.freeze({ ...base, command, ...usage! });
   const lists: PlanLists = Object.freeze({
     allowPlans: addressList("allow-plans", value("allow-plans")),
     denyPlans: addressList("deny-plans", value("deny-plans")),
@@ -342,7 +367,77 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
     quarantineMax,
   });
   const maxPerPlan = integer("max-per-plan", value("max-per-plan"), 1, 1_000_000, 5000);
-  return Object.freeze({ ...base, command: command_, factory, factoryBlock, lists, backoff, maxPerPlan });
+  return Object.freeze({ ...base, command, ...factory, lists, backoff, maxPerPlan });
+}
+
+/** What a merchant's command (`plan …`, `plans`, `subscribers`, `charges`, `revenue`) is given: the
+ * shared settings plus its own options' values, each read and checked once. */
+export interface CommandConfig extends BaseConfig {
+  readonly command: string;
+  /** The factory, when the command reads the index (null when it needs none and none is set). */
+  readonly factory: string | null;
+  readonly factoryBlock: bigint;
+  readonly csv: boolean;
+  /** Send without asking. */
+  readonly yes: boolean;
+  /** Base URL of the checkout page (RECUR_CHECKOUT_URL). */
+  readonly checkoutUrl: string;
+  /** Token symbols the operator configured (RECUR_TOKENS "USDC=0x…,DAI=0x…"), upper-case → address. */
+  readonly tokens: ReadonlyMap<string, string>;
+}
+
+export interface CommandSpec {
+  /** "plan create", "subscribers". */
+  readonly name: string;
+  /** The command's own options (beyond the shared ones). */
+  readonly options: Readonly<Record<string, { type: "string" | "boolean"; multiple?: boolean }>>;
+  /** Whether the command reads the factory's index (the factory is then required). */
+  readonly factory: "required" | "optional";
+  /** Why the command needs a signer, if it sends transactions. */
+  readonly signer: string | null;
+  /** Whether --csv is offered. */
+  readonly csv: boolean;
+}
+
+export type OptionValues = Readonly<Record<string, string | boolean | string[] | undefined>>;
+
+/** Reads a merchant command's arguments: the shared settings as `run` reads them, then its own options
+ * (returned unchecked: each command checks its own terms and names the bad one). */
+export function parseCommandConfig(spec: CommandSpec, argv: readonly string[], env: NodeJS.ProcessEnv, cwd = process.cwd()): { config: CommandConfig; values: OptionValues } {
+  const parsed = readArgs(argv, { csv: { type: "boolean" }, yes: { type: "boolean" }, ...spec.options } as Record<string, { type: "string" | "boolean" }>);
+  const flags = parsed.values as Record<string, string | boolean | string[] | undefined>;
+  const words = spec.name.split(" ");
+  const extra = parsed.positionals.slice(words.length);
+  if (extra.length > 0) throw configError("arguments", `no positional arguments after "${spec.name}"`, extra.join(" "));
+  if (flags.csv === true && !spec.csv) throw configError("arguments", `--json (${spec.name} has no table for --csv)`, "--csv");
+  if (flags.csv === true && flags.json === true) throw configError("arguments", "one of --json and --csv", "--json --csv");
+  const value = sourcesOf(parsed, env, cwd);
+  const rpc = rpcOf(value);
+  const factory = spec.factory === "required" || value("factory") !== undefined ? factoryOf(value) : null;
+  const signer = signerOf(value, spec.signer);
+  const base = baseOf(value, parsed, signer, cwd, rpc);
+  const checkoutUrl = value("checkout-url") ?? "http://127.0.0.1:8080/checkout.html";
+  if (!/^https?:\/\/[^\s]+$/.test(checkoutUrl) || !URL.canParse(checkoutUrl)) throw configError(VARIABLES["checkout-url"], "an http(s) URL", checkoutUrl);
+  const tokens = new Map<string, string>();
+  for (const entry of (value("tokens") ?? "").split(",").map((e) => e.trim()).filter((e) => e !== "")) {
+    const match = /^([A-Za-z][A-Za-z0-9.]{0,15})=(0x[0-9a-fA-F]{40})$/.exec(entry);
+    if (match === null || !isAddress(match[2]!)) throw configError(VARIABLES.tokens, 'SYMBOL=0xADDRESS pairs, comma-separated, e.g. "USDC=0xA0b8…eB48"', entry);
+    tokens.set(match[1]!.toUpperCase(), getAddress(match[2]!).toLowerCase());
+  }
+  const own = Object.fromEntries(Object.keys(spec.options).map((k) => [k, flags[k]])) as OptionValues;
+  return {
+    config: Object.freeze({
+      ...base,
+      command: spec.name,
+      factory: factory?.factory ?? null,
+      factoryBlock: factory?.factoryBlock ?? 0n,
+      csv: flags.csv === true,
+      yes: flags.yes === true,
+      checkoutUrl,
+      tokens,
+    }),
+    values: own,
+  };
 }
 
 /** The config as it may be logged: no key, no password, the RPC URL without credentials. */

@@ -10,6 +10,7 @@ import path from "node:path";
 import { expect } from "chai";
 import type { Contract } from "ethers";
 
+import { UNDER_COVERAGE } from "../helpers/stack.ts";
 import { accounts, deploy, runKeeper, useNodePerTest } from "./support/chain.ts";
 import type { RunResult } from "./support/chain.ts";
 import { createPlan, eoaSubscriber, Feed, Hook, hookedSubscriber, periodsPaid, STRANGER, swarm, Token } from "./support/hostile.ts";
@@ -93,12 +94,14 @@ describe("keeper among hostile plans and subscribers (end to end)", function () 
         expect(await periodsPaid(hookPlan, attackerAddress)).to.equal(1n);
         // The gas burner's calls failed, logged with the plan and counted; the plan whose pulls always
         // fail was backed off as a whole.
+        // (Under coverage the instrumented contracts meter gas differently, and the gas burner's view
+        // need not exceed the call gas cap: what it costs is measured in `npm test`, not there.)
         const failures = run.lines.filter((l) => l.event === "plan_call_failed").map((l) => l.plan);
-        expect(failures).to.include(String(gasPlan.target).toLowerCase());
+        if (!UNDER_COVERAGE) expect(failures).to.include(String(gasPlan.target).toLowerCase());
         const status = await runKeeper(["status", "--json"], env);
         const report = JSON.parse(status.stdout.trim()) as { heldPlans: { plan: string; kind: string; reason: string }[] };
         const held = new Map(report.heldPlans.map((h) => [h.plan, h]));
-        expect(held.get(String(gasPlan.target).toLowerCase())?.kind).to.equal("quarantine");
+        if (!UNDER_COVERAGE) expect(held.get(String(gasPlan.target).toLowerCase())?.kind).to.equal("quarantine");
         expect(held.get(String(pullPlan.target).toLowerCase())?.kind).to.equal("backoff");
         expect(held.get(String(pullPlan.target).toLowerCase())?.reason).to.equal("TransferFailed");
         for (const honest of s.plans) expect(held.has(String(honest.target).toLowerCase())).to.equal(false);
