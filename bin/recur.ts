@@ -1,5 +1,6 @@
 #!/usr/bin/env -S node --disable-warning=ExperimentalWarning
-// The keeper's entry point. Runs on Node 22 with TypeScript type stripping: no build step.
+// `recur`: the one command of merchants and keeper operators (src/cli/main.ts). Node 22 with TypeScript
+// type stripping: no build step.
 import process from "node:process";
 
 import { main } from "../src/cli/main.ts";
@@ -12,4 +13,4 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     controller.abort();
   });
 }
-process.exitCode = await main(process.argv.slice(2), process.env, { stdout: process.stdout, stderr: process.stderr, signal: controller.signal });
+process.exitCode = await main(process.argv.slice(2), process.env, { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, signal: controller.signal });

@@ -384,6 +384,8 @@ export interface CommandConfig extends BaseConfig {
   readonly checkoutUrl: string;
   /** Token symbols the operator configured (RECUR_TOKENS "USDC=0x…,DAI=0x…"), upper-case → address. */
   readonly tokens: ReadonlyMap<string, string>;
+  /** The signer's transaction journal (RECUR_USAGE_JOURNAL: the same one `usage` keeps). */
+  readonly journalPath: string;
 }
 
 export interface CommandSpec {
@@ -435,6 +437,7 @@ export function parseCommandConfig(spec: CommandSpec, argv: readonly string[], e
       yes: flags.yes === true,
       checkoutUrl,
       tokens,
+      journalPath: value("journal") ?? `${cwd}/recur-usage.sqlite`,
     }),
     values: own,
   };

@@ -10,7 +10,11 @@ import path from "node:path";
 import { Wallet } from "ethers";
 
 import type { Config, KeeperConfig, UsageConfig } from "./config.ts";
-import { describeConfig, parseConfig, USAGE } from "./config.ts";
+import { describeConfig, parseCommandConfig, parseConfig, USAGE } from "./config.ts";
+import type { CommandConfig, OptionValues } from "./config.ts";
+import type { Command, Io } from "./command.ts";
+import { createContext } from "./command.ts";
+import { COMMANDS, findCommand } from "./commands/index.ts";
 import { errorMessage, KeeperError } from "../errors.ts";
 import { createLogger } from "../log.ts";
 import type { Logger } from "../log.ts";
@@ -21,15 +25,54 @@ import { Sender } from "../chain/sender.ts";
 import { Store } from "../index/store.ts";
 import { billUsage, checkJournal, parseUsageFile } from "../usage/bill.ts";
 
-export interface Io {
-  stdout: NodeJS.WritableStream & { write(chunk: string): boolean };
-  stderr: NodeJS.WritableStream & { write(chunk: string): boolean };
-  signal: AbortSignal;
+export type { Io } from "./command.ts";
+
+const KEEPER_COMMANDS: { name: string; summary: string; example: string }[] = [
+  { name: "run", summary: "charge every due subscription of the factory's plans: --once from cron, else as a daemon", example: "recur run --once" },
+  { name: "status", summary: "what the index holds: plans, subscriptions by state, due now, held plans, the last pass", example: "recur status --json" },
+  { name: "usage", summary: "bill a metered plan's ended cycles from a usage file (as its owner or a reporter)", example: "recur usage --plan 0x… --file usage.csv --dry-run" },
+];
+
+/** `recur --help`: every command with one line and an example. */
+function overview(): string {
+  const width = Math.max(...[...KEEPER_COMMANDS.map((c) => c.name), ...COMMANDS.map((c) => c.spec.name)].map((n) => n.length));
+  const line = (name: string, summary: string) => `  ${name.padEnd(width)}  ${summary}`;
+  return [
+    "usage: recur <command> [options]      (recur <command> --help: its options and an example)",
+    "keeper (operators):",
+    ...KEEPER_COMMANDS.map((c) => line(c.name, c.summary)),
+    "merchants:",
+    ...COMMANDS.map((c) => line(c.spec.name, c.summary)),
+    "examples:",
+    ...[...KEEPER_COMMANDS.map((c) => c.example), ...COMMANDS.map((c) => c.examples[0]!)].map((e) => `  ${e}`),
+    "Every option is also read from its environment variable and from .env; `recur run --help` lists the",
+    "shared ones (node, chain, factory, signer, fees, store). Every command takes --json; tables also --csv.",
+  ].join("\n");
+}
+
+/** `recur <command> --help`: the synopsis, the command's options, the shared ones, examples. */
+function commandHelp(command: Command): string {
+  const width = Math.max(...command.help.map((h) => h.flag.length), 20);
+  return [
+    `usage: ${command.synopsis}`,
+    command.summary,
+    ...(command.help.length > 0 ? ["options:", ...command.help.map((h) => `  ${h.flag.padEnd(width)}  ${h.text}`)] : []),
+    "shared options (also from the environment and .env; see `recur run --help`): --rpc-url (RECUR_RPC_URL),",
+    "  --chain-id (RECUR_CHAIN_ID), --factory / --factory-block (RECUR_FACTORY, RECUR_FACTORY_BLOCK), --store",
+    "  (RECUR_STORE), --confirmations (RECUR_CONFIRMATIONS), --private-key / --keystore (RECUR_PRIVATE_KEY,",
+    "  RECUR_KEYSTORE, RECUR_KEYSTORE_PASSWORD), --journal (RECUR_USAGE_JOURNAL), --max-fee-gwei, --json" + (command.spec.csv ? ", --csv" : "") + (command.spec.signer === null ? "" : ", --yes (send without asking)"),
+    "examples:",
+    ...command.examples.map((e) => `  ${e}`),
+  ].join("\n");
 }
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
-  if (argv.includes("--help") || argv.includes("-h")) {
-    io.stdout.write(USAGE + "\n");
+  const help = argv.includes("--help") || argv.includes("-h");
+  const command = findCommand(argv);
+  if (command !== undefined) return help ? (io.stdout.write(commandHelp(command) + "\n"), 0) : merchant(command, argv, env, io);
+  if (help) {
+    const first = argv.find((a) => !a.startsWith("-"));
+    io.stdout.write((first === undefined ? overview() : USAGE) + "\n");
     return 0;
   }
   let config: Config;
@@ -62,8 +105,40 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
   }
 }
 
+/** A merchant's command: its arguments checked once, the chain id checked, then the command itself.
+ * Exit 0 done; 1 bad input, or refused before anything was sent; 2 a failure on the way (an RPC fault,
+ * a transaction that failed); 3 the node is on another chain. */
+async function merchant(command: Command, argv: readonly string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
+  let config: CommandConfig;
+  let values: OptionValues;
+  try {
+    ({ config, values } = parseCommandConfig(command.spec, argv, env));
+  } catch (error) {
+    io.stderr.write(`recur: ${errorMessage(error)}\n`);
+    return 1;
+  }
+  // Logs go to stderr: stdout is the report alone.
+  const log = createLogger(io.stderr as never, { level: config.logLevel === "info" ? "warn" : config.logLevel, base: { command: config.command } });
+  const rpc = createRpc(config.rpcUrl, { timeoutMs: config.rpcTimeoutMs, retries: 4, backoffMs: 250, signal: io.signal });
+  const ctx = createContext(config, values, io, rpc, log);
+  try {
+    if (!(await sameChain(rpc, config, log, io))) return 3;
+    return await command.run(ctx);
+  } catch (error) {
+    if (error instanceof KeeperError && error.code === "CONFIG") {
+      ctx.err(errorMessage(error));
+      return 1;
+    }
+    log.error("stopped", { error: errorMessage(error), code: error instanceof KeeperError ? error.code : "UNKNOWN" });
+    ctx.err(`stopped: ${errorMessage(error)}`);
+    return 2;
+  } finally {
+    ctx.close();
+  }
+}
+
 /** Checks the node's chain id against RECUR_CHAIN_ID; on a mismatch, logs it and writes the one line. */
-async function sameChain(rpc: Rpc, config: Config, log: Logger, io: Io): Promise<boolean> {
+async function sameChain(rpc: Rpc, config: Config | CommandConfig, log: Logger, io: Io): Promise<boolean> {
   const chainId = await rpc.chainId();
   if (chainId === config.chainId) return true;
   log.error("chain_mismatch", { expected: config.chainId, node: chainId });

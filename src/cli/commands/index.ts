@@ -1,0 +1,16 @@
+// Every merchant command, in the order `recur --help` lists them. The keeper's own commands (run,
+// status, usage) are parsed by parseConfig in src/cli/config.ts and run by src/cli/main.ts.
+import type { Command } from "../command.ts";
+
+export const COMMANDS: Command[] = [];
+
+/** The command `argv` names: the longest registered name its leading words spell ("plan create"). */
+export function findCommand(argv: readonly string[]): Command | undefined {
+  const words = argv.filter((a) => !a.startsWith("-"));
+  let found: Command | undefined;
+  for (const command of COMMANDS) {
+    const name = command.spec.name.split(" ");
+    if (name.every((w, i) => words[i] === w) && (found === undefined || name.length > found.spec.name.split(" ").length)) found = command;
+  }
+  return found;
+}
