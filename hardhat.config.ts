@@ -2,6 +2,7 @@ import { createRequire } from "node:module";
 
 import hardhatToolboxMochaEthers from "@nomicfoundation/hardhat-toolbox-mocha-ethers";
 import { defineConfig } from "hardhat/config";
+import type { HardhatPlugin } from "hardhat/types/plugins";
 
 const require = createRequire(import.meta.url);
 
@@ -45,6 +46,12 @@ const tokenOverrides = Object.fromEntries(
   ].map((name) => [`test/mocks/${name}.sol`, tokenSettings]),
 );
 
+// Drops solc's warning about OpenZeppelin's transient reentrancy guard (harmless: see the file).
+const knownWarnings: HardhatPlugin = {
+  id: "recur-known-warnings",
+  hookHandlers: { solidity: () => import("./scripts/hardhat/known-warnings.ts") },
+};
+
 // Heavier fuzzing for a release check: RECUR_FUZZ_RUNS=5000 npm test
 const fuzzRuns = Number(process.env.RECUR_FUZZ_RUNS ?? 256);
 const invariantRuns = Number(process.env.RECUR_INVARIANT_RUNS ?? 32);
@@ -53,7 +60,7 @@ const invariantDepth = Number(process.env.RECUR_INVARIANT_DEPTH ?? 40);
 export default defineConfig({
   // `npm run coverage` (and CI) measure contracts/ only: test tokens and wallets are not in the audit scope.
   coverage: { skipFiles: ["test/mocks/**"] },
-  plugins: [hardhatToolboxMochaEthers],
+  plugins: [hardhatToolboxMochaEthers, knownWarnings],
   solidity: {
     profiles: {
       default: { compilers: [solcSettings], overrides: tokenOverrides },
