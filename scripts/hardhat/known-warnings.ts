@@ -7,6 +7,9 @@
 // @openzeppelin/contracts/, is dropped: the same warning raised by our own code would still print.
 // A compilation job left with no warning at all returns none (undefined), so that Hardhat does not print
 // the blank line it writes before each job's warnings (a dozen of them on a fresh build).
+// `npm run demo` also builds first with stdout sent to /dev/null (compiler warnings and errors go to
+// stderr and still show), then runs the demo with --no-compile: `hardhat run` prints a blank line after
+// its own build.
 import type { HookHandlerCategoryFactory } from "hardhat/types/plugins";
 
 type CompilerError = { errorCode?: string; formattedMessage?: string; message: string; severity: string; sourceLocation?: { file: string } };
