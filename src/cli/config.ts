@@ -125,7 +125,7 @@ options (each also read from the environment variable in brackets, and from .env
   --max-fee-gwei N         cap on maxFeePerGas, default 100 (RECUR_MAX_FEE_GWEI)
   --poll-interval S        seconds between daemon passes, default 60 (RECUR_POLL_INTERVAL)
   --store FILE             SQLite store, default ./recur.sqlite (RECUR_STORE)
-  --log-range N            blocks per eth_getLogs request, default 2000 (RECUR_LOG_RANGE)
+  --log-range N            widest block range of one indexing page (it adapts below), default 2000 (RECUR_LOG_RANGE)
   --shard I/N              charge only subscribers in shard I of N, default 0/1 (RECUR_SHARD)
   --rpc-timeout-ms N       per-call RPC timeout, default 10000 (RECUR_RPC_TIMEOUT_MS)
   --tx-timeout S           seconds before a pending transaction is replaced, default 180 (RECUR_TX_TIMEOUT)
