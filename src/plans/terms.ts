@@ -143,7 +143,7 @@ function address(name: string, raw: string, what: string): string {
 function durationTerm(name: TermName, raw: string, min: number, max: number, maxText = formatDuration(max)): number {
   const seconds = parseDuration(raw);
   if (seconds === null || seconds < min || seconds > max) {
-    throw configError(`--${name}`, `a duration from ${formatDuration(min)} to ${maxText} (like 90s, 10m, 6h, 30d)`, raw);
+    throw configError(`--${name}`, `a duration from ${formatDuration(min)} to ${maxText}, like 90s, 10m, 6h, 30d`, raw);
   }
   return seconds;
 }
@@ -201,7 +201,7 @@ export function buildTerms(input: TermsInput, chain: TermsChain, tokens: Readonl
   if (periodRaw === undefined) throw configError("--period", `a duration from ${formatDuration(MIN_PERIOD)} to ${formatDuration(MAX_PERIOD)} (like 30d)`, undefined);
   const period = durationTerm("period", periodRaw, MIN_PERIOD, MAX_PERIOD);
   const graceRaw = text(input, "grace");
-  const graceMax = `${formatDuration(period - 1)} (the period less 1s)`;
+  const graceMax = `${formatDuration(period - 1)} (the period ${formatDuration(period)} less 1s)`;
   if (graceRaw === undefined) throw configError("--grace", `a duration from ${formatDuration(MIN_GRACE_PERIOD)} to ${graceMax}`, undefined);
   const gracePeriod = durationTerm("grace", graceRaw, MIN_GRACE_PERIOD, period - 1, graceMax);
 

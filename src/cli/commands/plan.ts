@@ -176,6 +176,12 @@ function planLines(p: Record<string, unknown>): string[] {
   return lines;
 }
 
+/** The placeholder of each term's value in --help. */
+const TERM_VALUE: Partial<Record<TermName, string>> = {
+  token: "T", payee: "ADDRESS", price: "AMOUNT", period: "DURATION", trial: "DURATION", grace: "DURATION", "price-usd": "USD",
+  feed: "ADDRESS", "max-price-age": "DURATION", "allowance-buffer": "PERCENT", cap: "AMOUNT", "free-credits": "AMOUNT", "keeper-fee": "PERCENT",
+};
+
 const TERM_HELP: Record<TermName, string> = {
   token: "the ERC-20 charged: an address, or a symbol of RECUR_TOKENS (\"USDC=0x…\")",
   payee: "where charges are paid, default the signer",
@@ -205,7 +211,7 @@ const create: Command = {
   summary: "create a plan through the factory, owned by the signer, and print its checkout link",
   synopsis: "recur plan create --token T (--price P | --price-usd P --feed F --max-price-age D | --metered --cap C) --period D --grace D [options]",
   help: [
-    ...Object.entries(TERM_HELP).map(([name, text]) => ({ flag: `--${name}${TERM_OPTIONS[name as TermName].type === "string" ? " VALUE" : ""}`, text })),
+    ...Object.entries(TERM_HELP).map(([name, text]) => ({ flag: `--${name}${TERM_VALUE[name as TermName] === undefined ? "" : ` ${TERM_VALUE[name as TermName]!}`}`, text })),
     { flag: "--file FILE", text: "the terms as JSON, keyed by these flags' names without \"--\" ({\"token\": \"USDC\", \"price-usd\": \"9.99\", \"metered\": false}); flags override it" },
     { flag: "--dry-run", text: "check the terms and simulate createPlan; send nothing" },
     { flag: "exit codes", text: "0 created; 1 a bad term or not confirmed (nothing sent); 2 a failure while sending; 3 another chain" },
