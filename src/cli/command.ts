@@ -131,6 +131,8 @@ export function createContext(config: CommandConfig, values: OptionValues, io: I
           rl.once("line", resolve);
           rl.once("close", () => resolve(""));
         });
+        // A piped answer is not echoed: end the prompt's line before anything else is written.
+        if ((io.stdin as { isTTY?: boolean }).isTTY !== true) io.stderr.write("\n");
         const yes = /^\s*y(es)?\s*$/i.test(answer);
         if (!yes) io.stderr.write("recur: not sent\n");
         return yes;

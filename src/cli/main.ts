@@ -43,8 +43,8 @@ function overview(): string {
     ...KEEPER_COMMANDS.map((c) => line(c.name, c.summary)),
     "merchants:",
     ...COMMANDS.map((c) => line(c.spec.name, c.summary)),
-    "examples:",
-    ...[...KEEPER_COMMANDS.map((c) => c.example), ...COMMANDS.map((c) => c.examples[0]!)].map((e) => `  ${e}`),
+    "examples (each command's --help has more):",
+    ...[...KEEPER_COMMANDS.map((c) => c.example), ...COMMANDS.filter((c) => !c.spec.name.startsWith("plan ") || c.spec.name === "plan create").map((c) => c.examples[0]!)].map((e) => `  ${e}`),
     "Every option is also read from its environment variable and from .env; `recur run --help` lists the",
     "shared ones (node, chain, factory, signer, fees, store). Every command takes --json; tables also --csv.",
   ].join("\n");
@@ -70,10 +70,24 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
   const help = argv.includes("--help") || argv.includes("-h");
   const command = findCommand(argv);
   if (command !== undefined) return help ? (io.stdout.write(commandHelp(command) + "\n"), 0) : merchant(command, argv, env, io);
+  const first = argv.find((a) => !a.startsWith("-"));
+  const group = COMMANDS.filter((c) => c.spec.name.startsWith(`${first} `));
+  if (group.length > 0) {
+    // "recur plan" alone: the plan commands, with one line each.
+    const lines = group.map((c) => `  ${c.spec.name.padEnd(24)}  ${c.summary}`).join("\n");
+    if (help) return (io.stdout.write(`usage: recur ${first} <command> [options]      (recur ${first} <command> --help: its options and an example)\n${lines}\n`), 0);
+    io.stderr.write(`recur: command: expected one of ${group.map((c) => `"${c.spec.name}"`).join(", ")}, got "${argv.filter((a) => !a.startsWith("-")).slice(0, 2).join(" ")}"\n`);
+    return 1;
+  }
   if (help) {
-    const first = argv.find((a) => !a.startsWith("-"));
     io.stdout.write((first === undefined ? overview() : USAGE) + "\n");
     return 0;
+  }
+  // The command comes first; options before it are parsed (and refused) by parseConfig as before.
+  if (argv[0] === undefined || (argv[0] === first && !KEEPER_COMMANDS.some((c) => c.name === first))) {
+    const names = [...KEEPER_COMMANDS.map((c) => c.name), ...new Set(COMMANDS.map((c) => c.spec.name.split(" ")[0]!))];
+    io.stderr.write(`recur: command: expected one of ${names.map((n) => `"${n}"`).join(", ")} (recur --help lists them), got ${first === undefined ? "nothing" : JSON.stringify(first)}\n`);
+    return 1;
   }
   let config: Config;
   try {

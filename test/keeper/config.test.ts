@@ -103,8 +103,8 @@ const CASES: Case[] = [
   { title: "RECUR_RETRY_SCHEDULE not a duration", env: (v) => ({ ...v, RECUR_RETRY_SCHEDULE: "1h,soon" }), variable: "RECUR_RETRY_SCHEDULE", expected: /got "soon"$/ },
   { title: "RECUR_QUARANTINE_AFTER 0", env: (v) => ({ ...v, RECUR_QUARANTINE_AFTER: "0" }), variable: "RECUR_QUARANTINE_AFTER", expected: /an integer in \[1, 1000\], got "0"$/ },
   { title: "RECUR_QUARANTINE_MAX below the base", env: (v) => ({ ...v, RECUR_QUARANTINE_BASE: "1h", RECUR_QUARANTINE_MAX: "10m" }), variable: "RECUR_QUARANTINE_MAX", expected: /at least RECUR_QUARANTINE_BASE \(3600s\), got "10m"$/ },
-  { title: "unknown command", args: ["charge"], env: (v) => v, variable: "command", expected: /"run", "status" or "usage", got "charge"$/ },
-  { title: "no command", args: [], env: (v) => v, variable: "command", expected: /"run", "status" or "usage", got nothing$/ },
+  { title: "unknown command", args: ["charge"], env: (v) => v, variable: "command", expected: /one of "run", "status", "usage", "plan", .* got "charge"$/ },
+  { title: "no command", args: [], env: (v) => v, variable: "command", expected: /one of "run", "status", "usage", "plan", .* got nothing$/ },
   { title: "unknown flag", args: ["run", "--once", "--bogus"], env: (v) => v, variable: "arguments", expected: /--bogus/ },
 ];
 
@@ -125,10 +125,24 @@ describe("keeper configuration (binary)", function () {
     });
   }
 
-  it("--help prints the usage and exits 0", async () => {
-    const result = await runKeeper(["--help"], {});
+  it("run --help prints the keeper's usage and exits 0", async () => {
+    const result = await runKeeper(["run", "--help"], {});
     expect(result.code).to.equal(0);
     expect(result.stdout).to.match(/^usage: recur run/);
+  });
+
+  it("--help lists every command, keeper's and merchant's, with examples; plan --help lists the plan commands", async () => {
+    const result = await runKeeper(["--help"], {});
+    expect(result.code).to.equal(0);
+    expect(result.stdout).to.match(/^usage: recur <command>/);
+    for (const name of ["run", "status", "usage", "plan create", "plan hold", "plan write-off", "plans", "subscribers", "charges", "revenue"]) {
+      expect(result.stdout, name).to.match(new RegExp(`^  ${name} +\\S`, "m"));
+    }
+    expect(result.stdout).to.include("recur plan create --token");
+    const plan = await runKeeper(["plan", "--help"], {});
+    expect(plan.code).to.equal(0);
+    expect(plan.stdout).to.match(/^usage: recur plan <command>/);
+    expect(plan.stdout).to.match(/^  plan retire +\S/m);
   });
 });
 

@@ -228,7 +228,7 @@ describe("recur plan", function () {
       expect(no.stderr).to.include(`Create a plan through the factory ${factoryAddress}, owned by the signer ${MERCHANT}:`);
       expect(no.stderr).to.match(/price\s+9\.99 USDC/);
       expect(no.stderr).to.include("Send? [y/N]");
-      expect(no.stderr).to.include("Send? [y/N] recur: not sent\n");
+      expect(no.stderr).to.include("Send? [y/N] \nrecur: not sent\n");
       const closed = await recur(["plan", "create", ...FIXED]);
       expect(closed.code, detail(closed)).to.equal(1);
       expect(await nonce(MERCHANT)).to.equal(before);
