@@ -1,6 +1,7 @@
 // The parts of the contracts' ABI the keeper uses, written out so that the keeper runs on plain Node
 // without a build step. test/keeper/abi.test.ts checks every fragment against the compiled artifacts.
-import { Interface } from "ethers";
+import { EventFragment, Interface } from "ethers";
+import type { Result } from "ethers";
 
 export const FACTORY_ABI = [
   "event PlanCreated(address indexed plan, address indexed owner, address indexed token, (address token, address payee, uint256 price, uint32 period, uint32 trialPeriod, uint32 gracePeriod, uint8 billingMode, bool keeperRestricted, uint16 keeperFeeBps, uint256 perCycleCap, address priceFeed, uint32 maxPriceAge, uint16 allowanceBufferBps, uint256 freeCredits) terms)",
@@ -16,6 +17,10 @@ export const PLAN_ABI = [
   "event MaxAmountUpdated(address indexed subscriber, uint256 oldMaxAmount, uint256 newMaxAmount)",
   "event PlanStatusChanged(uint8 oldStatus, uint8 newStatus)",
   "event KeeperAuthorized(address indexed keeper, bool authorized)",
+  "event KeeperFeePaid(address indexed keeper, address indexed subscriber, uint256 fee)",
+  "event PayeeChanged(address indexed oldPayee, address indexed newPayee)",
+  "event SubscriberBlockUpdated(address indexed subscriber, bool blocked)",
+  "event AuthorizationsRevoked(address indexed subscriber, uint256 nonce)",
   "error BatchOutOfGas(address subscriber)",
   "function chargeMany(address[] subscribers) returns (uint256 charged)",
   "function chargeabilityMany(address[] subscribers) view returns (uint8[] reasons)",
@@ -27,6 +32,9 @@ export const PLAN_ABI = [
 export const METERED_PLAN_ABI = [
   "event UsageCharged(address indexed subscriber, uint256 cycleIndex, uint256 usage, uint256 fromCredits, uint256 pulled, uint256 nextChargeAt, bytes32 indexed usageRef)",
   "event UsageChargeFailed(address indexed subscriber, uint8 reason, uint256 usage, bytes32 indexed usageRef)",
+  "event CreditsGranted(address indexed subscriber, uint256 credits)",
+  "event ReporterAuthorized(address indexed reporter, bool authorized)",
+  "event CycleWrittenOff(address indexed subscriber, uint256 cycleIndex, uint256 cycleEnd)",
   "function chargeUsageMany(address[] subscribers, uint256[] usages, bytes32[] usageRefs) returns (uint256 charged)",
   "function usageChargeability(address subscriber, uint256 usage) view returns (bool, uint8, uint256, uint256)",
   "function subscriptionOf(address subscriber) view returns ((uint96 maxAmount, uint40 nextChargeAt, uint40 startedAt, uint40 pausedAt, uint32 periodsPaid, uint8 flags))",
@@ -68,6 +76,28 @@ export const BILLING_METERED = 1;
 /** `PlanStatus` code of a retired plan. */
 export const PLAN_RETIRED = 2;
 
-/** topic0 of every plan event the indexer reads. */
+/** Every event of both plan kinds (fixed and metered), to parse any plan's logs with one interface. */
+export const planEventsInterface = new Interface([
+  ...PLAN_ABI.filter((f) => f.startsWith("event ")),
+  ...METERED_PLAN_ABI.filter((f) => f.startsWith("event ")),
+]);
+
+/** topic0 of every plan event the indexer reads: every event of either plan kind but ownership and
+ * EIP-712 domain changes. */
 export const PLAN_EVENT_TOPICS: string[] = [];
-planInterface.forEachEvent((event) => PLAN_EVENT_TOPICS.push(event.topicHash));
+// Each event by topic0, as an anonymous fragment: decoding it hashes no signature. (Interface.parseLog
+// hashes every fragment's signature on each call until one matches: on the indexer's path, hundreds of
+// thousands of logs, that was most of its time.)
+const PLAN_EVENTS = new Map<string, { name: string; fragment: EventFragment }>();
+planEventsInterface.forEachEvent((event) => {
+  PLAN_EVENT_TOPICS.push(event.topicHash);
+  const json = JSON.parse(event.format("json")) as Record<string, unknown>;
+  PLAN_EVENTS.set(event.topicHash, { name: event.name, fragment: EventFragment.from({ ...json, anonymous: true }) });
+});
+
+/** A plan event (either kind) decoded by its topic0; null for any other log. */
+export function parsePlanEvent(log: { topics: readonly string[]; data: string }): { name: string; args: Result } | null {
+  const known = PLAN_EVENTS.get(String(log.topics[0]).toLowerCase());
+  if (known === undefined) return null;
+  return { name: known.name, args: planEventsInterface.decodeEventLog(known.fragment, log.data, log.topics.slice(1)) };
+}
