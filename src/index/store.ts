@@ -747,14 +747,17 @@ export class Store {
     if (plans.length === 0) return new Map();
     const rows = this.#db
       .prepare(
+        // INDEXED BY: without statistics the planner picks (kind, plan, time) for `c`, which scans every later
+        // charge of the plan per failure (4.7 s for 1,700 failures over two years), and (plan, time) for `f`,
+        // which reads every event of the window; a subscriber's own events, and the failures alone, are few.
         `SELECT f.plan AS plan, COUNT(*) AS failed, SUM(EXISTS (
-            SELECT 1 FROM activity c
+            SELECT 1 FROM activity c INDEXED BY activity_plan_subscriber_time
             WHERE c.plan = f.plan AND c.subscriber = f.subscriber
               AND c.kind = CASE f.kind WHEN 'charge_failed' THEN 'charged' ELSE 'usage_charged' END
               AND c.time >= f.time AND (c.block > f.block OR (c.block = f.block AND c.log_index > f.log_index))
               AND CAST(json_extract(c.data, '$.nextChargeAt') AS INTEGER) - p.period <= f.time
               AND c.time <= CAST(json_extract(c.data, '$.nextChargeAt') AS INTEGER) - p.period + p.grace)) AS recovered
-         FROM activity f JOIN plans p ON p.address = f.plan
+         FROM activity f INDEXED BY activity_report_kind JOIN plans p ON p.address = f.plan
          WHERE f.kind IN ('charge_failed', 'usage_failed') AND f.plan IN (${plans.map(() => "?").join(", ")}) AND f.time >= ? AND f.time < ?
          GROUP BY f.plan`,
       )
