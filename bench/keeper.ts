@@ -12,12 +12,11 @@
 // subscribers per block. Only gas money is conjured (hardhat_setBalance).
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { Agent, request } from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 
-import { Interface, keccak256, toUtf8Bytes, Transaction, Wallet } from "ethers";
+import { Interface, Wallet } from "ethers";
 import type { Contract, Signer } from "ethers";
 
 import { accountKey, accounts, deploy, onLogLines, ROOT, startNode } from "../test/keeper/support/chain.ts";
@@ -26,6 +25,7 @@ import { DAY, GRACE, PERIOD, PRICE, terms } from "../test/keeper/support/scenari
 import { PLAN_RETIRED } from "../src/chain/abi.ts";
 import { Store } from "../src/index/store.ts";
 import { startProxy } from "./lib/proxy.ts";
+import { CHAIN_ID, hex, rpc, rpcMany, sign, walletsFor } from "./lib/rpc.ts";
 import type { CountingProxy } from "./lib/proxy.ts";
 
 /** `--scale N` or RECUR_BENCH_SCALE: N × 1,000 subscriptions per plan, N × 100 of them due. */
@@ -47,10 +47,6 @@ const IDLE_PASS_MAX_CALLS = 10;
 
 const SUBSCRIBERS_PER_BLOCK = 1_000;
 const SETUP_BLOCK_GAS_LIMIT = 1_000_000_000;
-const RPC_BATCH = 500;
-const SETUP_MAX_FEE = 50n * 10n ** 9n;
-const SETUP_TIP = 10n ** 9n;
-const CHAIN_ID = 31_337n;
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const KEEPER_BIN = path.join(ROOT, "bin/recur.ts");
@@ -63,85 +59,11 @@ const planIface = new Interface(abi("contracts/FixedPricePlan.sol/FixedPricePlan
 const SUBSCRIBED = planIface.getEvent("Subscribed")!.topicHash;
 const CHARGED = planIface.getEvent("Charged")!.topicHash;
 
-// --- JSON-RPC straight to the node (setup and checks; never through the counting proxy) ------------
-
-type Call = [method: string, params: unknown[]];
-
-// A new connection per request (no keep-alive): the node's HTTP server closes a kept-alive socket after
-// 5 s idle, and a socket reused at that moment dies with "other side closed"; the benchmark's own
-// connections sit idle for minutes while the keeper runs. Reads are retried a few times on a transport
-// fault; transactions are never resent.
-const NO_KEEP_ALIVE = new Agent({ keepAlive: false });
-const READ_RETRIES = 3;
-
-function post(url: string, body: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: "POST", agent: NO_KEEP_ALIVE, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
-
-async function rpcBatch(url: string, calls: Call[]): Promise<unknown[]> {
-  const body = JSON.stringify(calls.map(([method, params], id) => ({ jsonrpc: "2.0", id, method, params })));
-  const idempotent = calls.every(([method]) => method !== "eth_sendRawTransaction" && method !== "evm_mine");
-  let text: string;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      text = await post(url, body);
-      break;
-    } catch (error) {
-      if (!idempotent || attempt >= READ_RETRIES) throw new Error(`${calls[0]![0]} ×${calls.length}: ${(error as Error).message}`, { cause: error });
-      await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** attempt));
-    }
-  }
-  const answers = JSON.parse(text) as { id: number; result?: unknown; error?: { message: string } }[];
-  const out: unknown[] = new Array(calls.length);
-  for (const a of answers) {
-    if (a.error !== undefined) throw new Error(`${calls[a.id]![0]}: ${a.error.message}`);
-    out[a.id] = a.result;
-  }
-  return out;
-}
-
-/** Many calls in JSON-RPC batches of RPC_BATCH, two batches in flight. */
-async function rpcMany(url: string, calls: Call[]): Promise<unknown[]> {
-  const chunks: Call[][] = [];
-  for (let i = 0; i < calls.length; i += RPC_BATCH) chunks.push(calls.slice(i, i + RPC_BATCH));
-  const results: unknown[][] = new Array(chunks.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < chunks.length) {
-      const k = next++;
-      results[k] = await rpcBatch(url, chunks[k]!);
-    }
-  };
-  await Promise.all([worker(), worker()]);
-  return results.flat();
-}
-
-const rpc = async <T = unknown>(url: string, method: string, params: unknown[] = []): Promise<T> => (await rpcBatch(url, [[method, params]]))[0] as T;
-const hex = (n: bigint | number) => "0x" + n.toString(16);
-
 // --- subscribers -----------------------------------------------------------------------------------
 
 interface Entry {
   wallet: Wallet;
   plan: string;
-}
-
-const walletsFor = (label: string, count: number): Wallet[] =>
-  Array.from({ length: count }, (_, i) => new Wallet(keccak256(toUtf8Bytes(`recur-bench-keeper/${label}/${i}`))));
-
-function sign(wallet: Wallet, nonce: number, to: string, data: string, gasLimit: number): string {
-  const tx = Transaction.from({ type: 2, chainId: CHAIN_ID, nonce, to, data, gasLimit, maxFeePerGas: SETUP_MAX_FEE, maxPriorityFeePerGas: SETUP_TIP });
-  tx.signature = wallet.signingKey.sign(tx.unsignedHash);
-  return tx.serialized;
 }
 
 /** Each entry's wallet mints itself tokens, approves its plan and subscribes: three transactions of
