@@ -19,6 +19,7 @@ export const PLAN_ABI = [
   "event KeeperAuthorized(address indexed keeper, bool authorized)",
   "event KeeperFeePaid(address indexed keeper, address indexed subscriber, uint256 fee)",
   "event PayeeChanged(address indexed oldPayee, address indexed newPayee)",
+  "event OwnershipTransferred(address indexed previousOwner, address indexed newOwner)",
   "event SubscriberBlockUpdated(address indexed subscriber, bool blocked)",
   "event AuthorizationsRevoked(address indexed subscriber, uint256 nonce)",
   "error BatchOutOfGas(address subscriber)",
@@ -82,8 +83,8 @@ export const planEventsInterface = new Interface([
   ...METERED_PLAN_ABI.filter((f) => f.startsWith("event ")),
 ]);
 
-/** topic0 of every plan event the indexer reads: every event of either plan kind but ownership and
- * EIP-712 domain changes. */
+/** topic0 of every plan event the indexer reads: every event of either plan kind but a started (not yet
+ * accepted) ownership transfer and EIP-712 domain changes. */
 export const PLAN_EVENT_TOPICS: string[] = [];
 // Each event by topic0, as an anonymous fragment: decoding it hashes no signature. (Interface.parseLog
 // hashes every fragment's signature on each call until one matches: on the indexer's path, hundreds of

@@ -306,6 +306,13 @@ function applyEvent(store: Store, log: StoredLog, record: boolean): void {
       store.setPlanPayee(plan, str(a.newPayee));
       activity("payee_changed", plan, null, { data: { oldPayee: str(a.oldPayee), newPayee: str(a.newPayee) } });
       return;
+    case "OwnershipTransferred":
+      // The plan's constructor emits one (from the zero address) before the factory's PlanCreated, which
+      // names the owner: skipped. Every later one is an accepted two-step transfer.
+      if (/^0x0{40}$/.test(str(a.previousOwner))) return;
+      store.setPlanOwner(plan, str(a.newOwner));
+      activity("owner_changed", plan, null, { data: { previousOwner: str(a.previousOwner), newOwner: str(a.newOwner) } });
+      return;
     case "KeeperAuthorized":
       activity("keeper_authorized", plan, null, { data: { keeper: str(a.keeper), authorized: str(a.authorized) } });
       return;

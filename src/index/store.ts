@@ -76,6 +76,7 @@ export const ACTIVITY_KINDS = [
   "max_amount_updated",
   "plan_status_changed",
   "payee_changed",
+  "owner_changed",
   "subscriber_blocked",
   "subscriber_unblocked",
   "authorizations_revoked",
@@ -362,6 +363,11 @@ export class Store {
 
   setPlanStatus(address: string, status: number): void {
     this.#db.prepare("UPDATE plans SET status = ? WHERE address = ?").run(status, address);
+  }
+
+  /** A new owner (OwnershipTransferred: the two-step transfer accepted). */
+  setPlanOwner(address: string, owner: string): void {
+    this.#db.prepare("UPDATE plans SET owner = ? WHERE address = ?").run(owner, address);
   }
 
   setPlanPayee(address: string, payee: string): void {

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
-import { encodeBytes32String, ZeroHash } from "ethers";
+import { encodeBytes32String, id, ZeroHash } from "ethers";
 import type { Contract, NonceManager, Signer } from "ethers";
 
 import { factoryInterface, PLAN_EVENT_TOPICS } from "../../src/chain/abi.ts";
@@ -49,7 +49,10 @@ async function createFixedPlan(s: Scenario, overrides: Record<string, unknown> =
 async function chainEvents(node: Node, s: Scenario, plans: string[]) {
   const logs = [
     ...(await node.provider.getLogs({ address: String(s.factory.target), topics: [PLAN_CREATED], fromBlock: Number(s.factoryBlock) })),
-    ...(await node.provider.getLogs({ address: plans, topics: [PLAN_EVENT_TOPICS], fromBlock: Number(s.factoryBlock) })),
+    // Less the plan constructors' OwnershipTransferred from the zero address: PlanCreated names the owner.
+    ...(await node.provider.getLogs({ address: plans, topics: [PLAN_EVENT_TOPICS], fromBlock: Number(s.factoryBlock) })).filter(
+      (l) => !(l.topics[0] === OWNERSHIP_TRANSFERRED && BigInt(l.topics[1]!) === 0n),
+    ),
   ].sort((a, b) => a.blockNumber - b.blockNumber || a.index - b.index);
   const times = new Map<number, number>();
   for (const l of logs) if (!times.has(l.blockNumber)) times.set(l.blockNumber, (await node.provider.getBlock(l.blockNumber))!.timestamp);
@@ -62,6 +65,7 @@ async function chainEvents(node: Node, s: Scenario, plans: string[]) {
   }));
 }
 
+const OWNERSHIP_TRANSFERRED = id("OwnershipTransferred(address,address)");
 const position = (r: ActivityRow) => ({ block: r.block, logIndex: r.logIndex, txHash: r.txHash, time: r.time, plan: r.plan });
 
 describe("the index: every plan kind and every plan event (end to end)", function () {
@@ -110,6 +114,9 @@ describe("the index: every plan kind and every plan event (end to end)", functio
     const usage = await send(metered, s.merchant, "chargeUsage", mallory.address, 3n * CREDITS, USAGE_REF);
     await send(fixed, s.merchant, "setPayee", await newPayee!.getAddress());
     await send(fixed, s.merchant, "setStatus", 1);
+    // The merchant hands the fixed plan over (two steps): the index follows its owner.
+    await send(fixed, s.merchant, "transferOwnership", await newPayee!.getAddress());
+    await send(fixed, newPayee!, "acceptOwnership");
     ok(await runKeeper(["run", "--once"], s.env()));
 
     const store = new Store(file);
@@ -121,7 +128,7 @@ describe("the index: every plan kind and every plan event (end to end)", functio
       const [f, m] = plans as [(typeof plans)[0], (typeof plans)[0]];
       const fixedCreated = await node.provider.getBlock(Number(f.createdBlock));
       expect(f).to.deep.include({
-        owner: merchant, token: lower(s.token.target), price: PRICE, period: Number(PERIOD), keeperFeeBps: 100, keeperRestricted: false,
+        owner: lower(await newPayee!.getAddress()), token: lower(s.token.target), price: PRICE, period: Number(PERIOD), keeperFeeBps: 100, keeperRestricted: false,
         status: 1, billingMode: 0, payee: lower(await newPayee!.getAddress()), trial: 0, priceFeed: lower(ZeroHash.slice(0, 42)),
         maxPriceAge: 0, allowanceBufferBps: 0, perCycleCap: 0n, freeCredits: 0n, createdAt: fixedCreated!.timestamp,
       });
@@ -167,6 +174,7 @@ describe("the index: every plan kind and every plan event (end to end)", functio
       expect(rows.find((r) => r.kind === "charge_failed")).to.deep.include({ subscriber: lower(bob.address), reason: "AllowanceTooLow" });
       expect(rows.find((r) => r.kind === "cancelled")!.data).to.deep.equal({ by: lower(carol.address), paidThrough: subs.get(lower(carol.address))!.nextChargeAt.toString() });
       expect(rows.find((r) => r.kind === "plan_status_changed")).to.deep.include({ subscriber: null, data: { oldStatus: "0", newStatus: "1" } });
+      expect(rows.filter((r) => r.kind === "owner_changed").map((r) => [r.plan, r.data])).to.deep.equal([[fixedAddress, { previousOwner: merchant, newOwner: lower(await newPayee!.getAddress()) }]]);
       expect(rows.find((r) => r.kind === "payee_changed")!.data).to.deep.equal({ oldPayee: merchant, newPayee: lower(await newPayee!.getAddress()) });
       expect(rows.filter((r) => r.kind === "subscriber_blocked").map((r) => r.subscriber)).to.deep.equal([lower(dave.address), lower(carol.address)]);
       const billed = rows.find((r) => r.kind === "usage_charged")!;
