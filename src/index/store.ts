@@ -673,7 +673,7 @@ export class Store {
   reportNextActivity(plan: string, subscriber: string, kind: ActivityKind, block: bigint, logIndex: number): ActivityRow | undefined {
     const r = this.#db
       .prepare(
-        `SELECT * FROM activity WHERE plan = ? AND subscriber = ? AND kind = ? AND (block > ? OR (block = ? AND log_index > ?))
+        `SELECT * FROM activity INDEXED BY activity_plan_subscriber_time WHERE plan = ? AND subscriber = ? AND kind = ? AND (block > ? OR (block = ? AND log_index > ?))
          ORDER BY time, block, log_index LIMIT 1`,
       )
       .get(plan, subscriber, kind, block, block, logIndex) as Row | undefined;
@@ -681,32 +681,47 @@ export class Store {
   }
 
   /** Money collected (Charged.amount, UsageCharged.pulled) per plan per bucket in [since, until): `by`
-   * day ("2027-01-31"), ISO week (its Monday) or month ("2027-01"), UTC. Sums are exact: bigint. */
+   * day ("2027-01-31"), ISO week (its Monday) or month ("2027-01"), UTC. Sums are exact: bigint. SQL
+   * groups by whole UTC day (integer maths, no date function per row); days are merged into weeks and
+   * months here (a few thousand groups at most). */
   reportCollected(plans: readonly string[], since: number, until: number, by: "day" | "week" | "month"): { plan: string; bucket: string; kind: string; count: number; amount: bigint }[] {
     this.#reportIndexes();
     if (plans.length === 0) return [];
-    const bucket = { day: "strftime('%Y-%m-%d', time, 'unixepoch')", week: "date(time, 'unixepoch', 'weekday 0', '-6 days')", month: "strftime('%Y-%m', time, 'unixepoch')" }[by];
-    const marks = plans.map(() => "?").join(", ");
-    const where = `kind IN ('charged', 'usage_charged') AND plan IN (${marks}) AND time >= ? AND time < ?`;
+    const where = `kind IN ('charged', 'usage_charged') AND plan IN (${plans.map(() => "?").join(", ")}) AND time >= ? AND time < ?`;
     const params = [...plans, since, until];
+    let days: Row[];
     try {
-      const rows = this.#db
-        .prepare(`SELECT plan, kind, ${bucket} AS bucket, COUNT(*) AS n, SUM(CAST(amount AS INTEGER)) AS total FROM activity WHERE ${where} GROUP BY plan, kind, bucket ORDER BY bucket, plan`)
-        .all(...params) as Row[];
-      return rows.map((r) => ({ plan: String(r.plan), kind: String(r.kind), bucket: String(r.bucket), count: Number(r.n), amount: BigInt(r.total as number) }));
+      days = this.#db.prepare(`SELECT plan, kind, time / 86400 AS day, COUNT(*) AS n, SUM(CAST(amount AS INTEGER)) AS total FROM activity WHERE ${where} GROUP BY plan, kind, day`).all(...params) as Row[];
     } catch (error) {
       // Sums past 2^63 (an 18-decimals token at scale): SQLite refuses them; add them up exactly here.
       if (!/overflow/i.test(String((error as Error).message))) throw error;
-      const sums = new Map<string, { plan: string; kind: string; bucket: string; count: number; amount: bigint }>();
-      for (const r of this.#db.prepare(`SELECT plan, kind, ${bucket} AS bucket, amount FROM activity WHERE ${where}`).iterate(...params) as Iterable<Row>) {
-        const key = `${String(r.plan)}|${String(r.kind)}|${String(r.bucket)}`;
-        const sum = sums.get(key) ?? { plan: String(r.plan), kind: String(r.kind), bucket: String(r.bucket), count: 0, amount: 0n };
-        sum.count++;
-        sum.amount += BigInt(String(r.amount));
+      const sums = new Map<string, Row>();
+      for (const r of this.#db.prepare(`SELECT plan, kind, time / 86400 AS day, amount FROM activity WHERE ${where}`).iterate(...params) as Iterable<Row>) {
+        const key = `${String(r.plan)}|${String(r.kind)}|${String(r.day)}`;
+        const sum = sums.get(key) ?? { plan: r.plan, kind: r.kind, day: r.day, n: 0, total: 0n };
+        sum.n = Number(sum.n) + 1;
+        sum.total = (sum.total as bigint) + BigInt(String(r.amount));
         sums.set(key, sum);
       }
-      return [...sums.values()].sort((a, b) => (a.bucket === b.bucket ? a.plan.localeCompare(b.plan) : a.bucket.localeCompare(b.bucket)));
+      days = [...sums.values()];
     }
+    const label = (day: number): string => {
+      const date = new Date(day * 86_400_000);
+      if (by === "month") return date.toISOString().slice(0, 7);
+      // ISO weeks start on Monday: step back (weekday + 6) % 7 days.
+      if (by === "week") return new Date((day - ((date.getUTCDay() + 6) % 7)) * 86_400_000).toISOString().slice(0, 10);
+      return date.toISOString().slice(0, 10);
+    };
+    const out = new Map<string, { plan: string; bucket: string; kind: string; count: number; amount: bigint }>();
+    for (const r of days) {
+      const bucket = label(Number(r.day));
+      const key = `${String(r.plan)}|${String(r.kind)}|${bucket}`;
+      const sum = out.get(key) ?? { plan: String(r.plan), kind: String(r.kind), bucket, count: 0, amount: 0n };
+      sum.count += Number(r.n);
+      sum.amount += BigInt(r.total as number | bigint);
+      out.set(key, sum);
+    }
+    return [...out.values()].sort((x, y) => (x.bucket === y.bucket ? x.plan.localeCompare(y.plan) : x.bucket.localeCompare(y.bucket)));
   }
 
   /** How many events of each kind each plan had in [since, until). */
