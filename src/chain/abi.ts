@@ -16,6 +16,10 @@ export const PLAN_ABI = [
   "event MaxAmountUpdated(address indexed subscriber, uint256 oldMaxAmount, uint256 newMaxAmount)",
   "event PlanStatusChanged(uint8 oldStatus, uint8 newStatus)",
   "event KeeperAuthorized(address indexed keeper, bool authorized)",
+  "event KeeperFeePaid(address indexed keeper, address indexed subscriber, uint256 fee)",
+  "event PayeeChanged(address indexed oldPayee, address indexed newPayee)",
+  "event SubscriberBlockUpdated(address indexed subscriber, bool blocked)",
+  "event AuthorizationsRevoked(address indexed subscriber, uint256 nonce)",
   "error BatchOutOfGas(address subscriber)",
   "function chargeMany(address[] subscribers) returns (uint256 charged)",
   "function chargeabilityMany(address[] subscribers) view returns (uint8[] reasons)",
@@ -27,6 +31,9 @@ export const PLAN_ABI = [
 export const METERED_PLAN_ABI = [
   "event UsageCharged(address indexed subscriber, uint256 cycleIndex, uint256 usage, uint256 fromCredits, uint256 pulled, uint256 nextChargeAt, bytes32 indexed usageRef)",
   "event UsageChargeFailed(address indexed subscriber, uint8 reason, uint256 usage, bytes32 indexed usageRef)",
+  "event CreditsGranted(address indexed subscriber, uint256 credits)",
+  "event ReporterAuthorized(address indexed reporter, bool authorized)",
+  "event CycleWrittenOff(address indexed subscriber, uint256 cycleIndex, uint256 cycleEnd)",
   "function chargeUsageMany(address[] subscribers, uint256[] usages, bytes32[] usageRefs) returns (uint256 charged)",
   "function usageChargeability(address subscriber, uint256 usage) view returns (bool, uint8, uint256, uint256)",
   "function subscriptionOf(address subscriber) view returns ((uint96 maxAmount, uint40 nextChargeAt, uint40 startedAt, uint40 pausedAt, uint32 periodsPaid, uint8 flags))",
@@ -68,6 +75,13 @@ export const BILLING_METERED = 1;
 /** `PlanStatus` code of a retired plan. */
 export const PLAN_RETIRED = 2;
 
-/** topic0 of every plan event the indexer reads. */
+/** Every event of both plan kinds (fixed and metered), to parse any plan's logs with one interface. */
+export const planEventsInterface = new Interface([
+  ...PLAN_ABI.filter((f) => f.startsWith("event ")),
+  ...METERED_PLAN_ABI.filter((f) => f.startsWith("event ")),
+]);
+
+/** topic0 of every plan event the indexer reads: every event of either plan kind but ownership and
+ * EIP-712 domain changes. */
 export const PLAN_EVENT_TOPICS: string[] = [];
-planInterface.forEachEvent((event) => PLAN_EVENT_TOPICS.push(event.topicHash));
+planEventsInterface.forEachEvent((event) => PLAN_EVENT_TOPICS.push(event.topicHash));

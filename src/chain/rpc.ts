@@ -25,6 +25,8 @@ export interface Log {
   blockHash: string;
   logIndex: number;
   transactionHash: string;
+  /** The block's timestamp (seconds), when the node adds it to its logs (geth and others do). */
+  blockTimestamp?: number;
 }
 
 export interface Receipt {
@@ -76,6 +78,7 @@ function toLog(raw: Record<string, unknown>): Log {
     blockHash: String(raw.blockHash),
     logIndex: Number(big(raw.logIndex)),
     transactionHash: String(raw.transactionHash),
+    ...(raw.blockTimestamp === undefined || raw.blockTimestamp === null ? {} : { blockTimestamp: Number(big(raw.blockTimestamp)) }),
   };
 }
 

@@ -10,11 +10,11 @@
 // failing items are found. A subscriber whose charge the chain refused is retried on the retry schedule,
 // not on every pass; a plan whose every charge failed alike is backed off as a whole.
 import { chargeabilityMany, encodeChargeMany, isKeeperCall } from "../chain/calls.ts";
-import { PLAN_RETIRED, planInterface, reasonName } from "../chain/abi.ts";
+import { BILLING_FIXED, PLAN_RETIRED, planInterface, reasonName } from "../chain/abi.ts";
 import { lastTryAt, nextRetryAt, planBackoffUntil, quarantineUntil } from "./backoff.ts";
 import type { BackoffConfig } from "./backoff.ts";
 import { errorMessage, KeeperError } from "../errors.ts";
-import { apply, sync } from "../index/indexer.ts";
+import { applySettled, sync } from "../index/indexer.ts";
 import type { IndexerDeps } from "../index/indexer.ts";
 import type { Logger } from "../log.ts";
 import { refusal } from "./policy.ts";
@@ -152,7 +152,7 @@ export async function runPass(deps: PassDeps): Promise<PassSummary> {
     try {
       // Confirmations are waited for once, for every transaction of the pass; the confirmed outcomes
       // go straight into the store, so `status` is right without waiting for the next pass.
-      for (const receipt of await sender.settle()) for (const l of receipt.logs) if (store.plan(l.address) !== undefined) apply(store, l);
+      for (const receipt of await sender.settle()) for (const l of receipt.logs) if (store.plan(l.address) !== undefined) applySettled(store, l);
     } catch (error) {
       summary.errors.push(errorMessage(error));
       log.error("settle_failed", { error: errorMessage(error) });
@@ -215,7 +215,8 @@ function planWork(deps: PassDeps, summary: PassSummary, due: { plan: string; sub
 /** The plan's work for this pass, or why it has none: the lists leave it out, or it is held back. */
 function admit(deps: PassDeps, summary: PassSummary, address: string, health: PlanHealthRow | undefined, now: number): PlanWork | string {
   const plan = deps.store.plan(address);
-  if (plan === undefined) return "UnknownPlan";
+  // The index holds metered plans too; due() never names one, and the keeper never charges one.
+  if (plan === undefined || plan.billingMode !== BILLING_FIXED) return "UnknownPlan";
   const refused = refusal(deps.lists, plan);
   if (refused !== null) {
     deps.log.debug("plan_excluded", { plan: address, reason: refused });

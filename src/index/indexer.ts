@@ -1,5 +1,8 @@
-// Discovery: plans from the factory's PlanCreated events, subscriptions and their schedule from each
-// plan's events, into the store. Only blocks with the configured number of confirmations are read; a
+// The index: every plan (fixed and metered) from the factory's PlanCreated events, and every event of
+// every plan, into the store: plans with their terms, subscriptions with their schedule and life so far,
+// and one activity row per event (with its transaction hash and block time). The keeper's charging
+// passes read it (fixed plans only: metered plans are billed by their owner, `recur usage`), and so do
+// the merchant reports (src/reports/), usage billing and, later, webhooks. Only blocks with the configured number of confirmations are read; a
 // checkpoint (block number and hash) lets a restart resume where it stopped and lets a reorg be seen:
 // if the chain's hash at the checkpoint changed, everything above the last block both agree on is
 // rolled back and the remaining logs are replayed.
@@ -7,14 +10,14 @@
 // transaction with its checkpoint, then dropped. The range adapts: it halves when a provider refuses a
 // request for its size (too many results, too many blocks) and after a page heavier than MAX_PAGE_LOGS,
 // and doubles back after light pages, never above RECUR_LOG_RANGE. Memory is bounded by the page.
-import type { LogDescription } from "ethers";
+import type { LogDescription, Result } from "ethers";
 
-import { BILLING_FIXED, factoryInterface, PLAN_EVENT_TOPICS, planInterface, reasonName } from "../chain/abi.ts";
+import { factoryInterface, PLAN_EVENT_TOPICS, planEventsInterface, reasonName } from "../chain/abi.ts";
 import { errorMessage, KeeperError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { RpcError } from "../chain/rpc.ts";
 import type { Block, Log, Rpc } from "../chain/rpc.ts";
-import type { StoredLog, Store } from "./store.ts";
+import type { ActivityKind, ActivityRow, StoredLog, Store, SubscriptionRow } from "./store.ts";
 
 export interface IndexerDeps {
   rpc: Rpc;
@@ -150,8 +153,9 @@ export async function sync(deps: IndexerDeps, head: Block): Promise<SyncResult> 
       continue;
     }
     const toBlock = to === head.number ? head : await rpc.block(to);
+    const stamped = await withBlockTimes(rpc, ordered, toBlock);
     store.transaction(() => {
-      for (const l of ordered) {
+      for (const l of stamped) {
         store.addLog(l);
         apply(store, l);
       }
@@ -178,10 +182,7 @@ async function page(deps: IndexerDeps, from: bigint, to: bigint): Promise<Log[]>
   const { rpc, store } = deps;
   const created = await rpc.logs({ address: deps.factory, topics: [PLAN_CREATED], fromBlock: from, toBlock: to });
   const plans = new Set(store.planAddresses());
-  for (const l of created) {
-    const plan = fixedPlanOf(l);
-    if (plan !== undefined) plans.add(plan);
-  }
+  for (const l of created) plans.add(String(factoryInterface.parseLog(l)!.args.plan).toLowerCase());
   const ordered: Log[] = created;
   const addresses = [...plans];
   for (let i = 0; i < addresses.length; i += ADDRESSES_PER_QUERY) {
@@ -190,6 +191,37 @@ async function page(deps: IndexerDeps, from: bigint, to: bigint): Promise<Log[]>
     for (const l of await rpc.logs({ address: chunk, topics: [PLAN_EVENT_TOPICS], fromBlock: from, toBlock: to })) ordered.push(l);
   }
   return ordered.sort((a, b) => (a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1));
+}
+
+/** How many blocks are fetched at once for their timestamps. */
+const BLOCK_TIME_CONCURRENCY = 8;
+
+/** The logs with their block's time: the node's own `blockTimestamp` when it adds one to its logs,
+ * otherwise each distinct block fetched once (a few at a time; `known`, the page's last block, is
+ * already at hand). */
+async function withBlockTimes(rpc: Rpc, logs: Log[], known: Block): Promise<StoredLog[]> {
+  const times = new Map<bigint, number>([[known.number, Number(known.timestamp)]]);
+  const missing: bigint[] = [];
+  for (const l of logs) {
+    if (l.blockTimestamp !== undefined) times.set(l.blockNumber, l.blockTimestamp);
+  }
+  for (const l of logs) {
+    if (!times.has(l.blockNumber) && missing.at(-1) !== l.blockNumber) missing.push(l.blockNumber);
+  }
+  for (let i = 0; i < missing.length; i += BLOCK_TIME_CONCURRENCY) {
+    const blocks = await Promise.all(missing.slice(i, i + BLOCK_TIME_CONCURRENCY).map((n) => rpc.block(n)));
+    for (const b of blocks) times.set(b.number, Number(b.timestamp));
+  }
+  return logs.map((l) => ({
+    blockNumber: l.blockNumber,
+    logIndex: l.logIndex,
+    blockHash: l.blockHash,
+    address: l.address,
+    topics: l.topics,
+    data: l.data,
+    transactionHash: l.transactionHash,
+    blockTime: l.blockTimestamp ?? times.get(l.blockNumber)!,
+  }));
 }
 
 /** The highest stored checkpoint at or below `head` whose hash the chain still has; below all of them,
@@ -204,24 +236,41 @@ async function findCommonAncestor(deps: IndexerDeps, head: bigint): Promise<bigi
   return deps.factoryBlock - 1n;
 }
 
-/** The plan a PlanCreated log announces, if it is a fixed plan (the only kind the keeper charges). */
-function fixedPlanOf(log: StoredLog): string | undefined {
-  const parsed = factoryInterface.parseLog(log)!;
-  const terms = parsed.args.terms as unknown as { billingMode: bigint };
-  return Number(terms.billingMode) === BILLING_FIXED ? String(parsed.args.plan).toLowerCase() : undefined;
+const ZERO_REF = "0x" + "0".repeat(64);
+/** The events that end a subscriber's retry schedule (the keeper's, on fixed plans). */
+const CLEARS_RETRY = new Set(["Subscribed", "Charged", "Cancelled", "Resumed", "MaxAmountUpdated"]);
+const str = (v: unknown): string => (typeof v === "string" ? v.toLowerCase() : String(v));
+
+/** Applies one event to the derived tables (plans, subscriptions, blocks, activity), in chain order.
+ * Idempotent for a given log: the activity row is keyed by (block, log index), and what accumulates
+ * (total paid) only moves when that row is new. */
+export function apply(store: Store, log: StoredLog): void {
+  applyEvent(store, log, true);
 }
 
-/** Applies one event to the derived tables (plans, subscriptions). Idempotent for a given log. */
-export function apply(store: Store, log: StoredLog): void {
+/** Applies a settled transaction's log (the keeper's own charges, before the indexer reaches their
+ * block) to the subscription state only: no activity row and no total, which the indexer records once
+ * the block is final. */
+export function applySettled(store: Store, log: Log): void {
+  applyEvent(store, { ...log, blockTime: log.blockTimestamp ?? 0 }, false);
+}
+
+function applyEvent(store: Store, log: StoredLog, record: boolean): void {
+  const activity = (kind: ActivityKind, plan: string, subscriber: string | null, fields: Partial<ActivityRow> = {}): boolean =>
+    record &&
+    store.addActivity({
+      block: log.blockNumber, logIndex: log.logIndex, txHash: log.transactionHash, time: log.blockTime, plan, subscriber, kind,
+      amount: null, periodIndex: null, reason: null, usage: null, fromCredits: null, ref: null, data: null, ...fields,
+    });
+
   if (log.topics[0] === PLAN_CREATED) {
     const e = factoryInterface.parseLog(log)!;
-    // Metered plans are not the keeper's to charge: it never indexes them, so it never calls them.
-    if (fixedPlanOf(log) === undefined) return;
-    const terms = e.args.terms as unknown as Record<string, bigint | boolean | string>;
+    const terms = (e.args.terms as Result).toObject() as Record<string, bigint | boolean | string>;
+    const plan = str(e.args.plan);
     store.upsertPlan({
-      address: String(e.args.plan).toLowerCase(),
-      owner: String(e.args.owner).toLowerCase(),
-      token: String(e.args.token).toLowerCase(),
+      address: plan,
+      owner: str(e.args.owner),
+      token: str(e.args.token),
       price: BigInt(terms.price as bigint),
       period: Number(terms.period),
       grace: Number(terms.gracePeriod),
@@ -229,51 +278,138 @@ export function apply(store: Store, log: StoredLog): void {
       keeperRestricted: terms.keeperRestricted === true,
       status: 0,
       createdBlock: log.blockNumber,
+      billingMode: Number(terms.billingMode),
+      payee: str(terms.payee),
+      trial: Number(terms.trialPeriod),
+      priceFeed: str(terms.priceFeed),
+      maxPriceAge: Number(terms.maxPriceAge),
+      allowanceBufferBps: Number(terms.allowanceBufferBps),
+      perCycleCap: BigInt(terms.perCycleCap as bigint),
+      freeCredits: BigInt(terms.freeCredits as bigint),
+      createdAt: log.blockTime,
     });
+    const data: Record<string, string> = { owner: str(e.args.owner) };
+    for (const [key, value] of Object.entries(terms)) data[key] = str(value);
+    activity("plan_created", plan, null, { data });
     return;
   }
-  const e: LogDescription | null = planInterface.parseLog(log);
+  const e: LogDescription | null = planEventsInterface.parseLog(log);
   if (e === null) return;
   const plan = log.address.toLowerCase();
-  if (e.name === "PlanStatusChanged") {
-    store.setPlanStatus(plan, Number(e.args.newStatus));
-    return;
+  const a = e.args;
+  switch (e.name) {
+    case "PlanStatusChanged":
+      store.setPlanStatus(plan, Number(a.newStatus));
+      activity("plan_status_changed", plan, null, { data: { oldStatus: str(a.oldStatus), newStatus: str(a.newStatus) } });
+      return;
+    case "PayeeChanged":
+      store.setPlanPayee(plan, str(a.newPayee));
+      activity("payee_changed", plan, null, { data: { oldPayee: str(a.oldPayee), newPayee: str(a.newPayee) } });
+      return;
+    case "KeeperAuthorized":
+      activity("keeper_authorized", plan, null, { data: { keeper: str(a.keeper), authorized: str(a.authorized) } });
+      return;
+    case "ReporterAuthorized":
+      activity("reporter_authorized", plan, null, { data: { reporter: str(a.reporter), authorized: str(a.authorized) } });
+      return;
+    default:
+      break;
   }
-  if (e.name === "KeeperAuthorized") return;
-  const subscriber = String(e.args.subscriber).toLowerCase();
+  const subscriber = str(a.subscriber);
   const current = store.subscription(plan, subscriber);
   // Whatever can change the outcome of the next charge ends the retry schedule of the last one.
-  if (e.name !== "ChargeFailed" && e.name !== "Paused") store.clearRetry(plan, subscriber);
+  if (CLEARS_RETRY.has(e.name)) store.clearRetry(plan, subscriber);
+  const put = (next: SubscriptionRow) => store.putSubscription(next);
   switch (e.name) {
-    case "Subscribed":
-      store.putSubscription({
+    case "Subscribed": {
+      const ref = String(a.ref);
+      activity("subscribed", plan, subscriber, {
+        ref,
+        data: { maxAmount: str(a.maxAmount), startedAt: str(a.startedAt), nextChargeAt: str(a.nextChargeAt), trial: str(a.trial) },
+      });
+      put({
         plan,
         subscriber,
         state: "live",
-        nextChargeAt: Number(e.args.nextChargeAt),
-        maxAmount: BigInt(e.args.maxAmount as bigint),
+        nextChargeAt: Number(a.nextChargeAt),
+        maxAmount: BigInt(a.maxAmount as bigint),
         periodsPaid: current?.periodsPaid ?? 0,
         lastReason: null,
+        ref: ref === "" ? ZERO_REF : ref,
+        startedAt: Number(a.startedAt),
+        trial: a.trial === true,
+        totalPaid: current?.totalPaid ?? 0n,
+        pausedAt: 0,
+        cancelledBy: null,
+        endedAt: 0,
+        blocked: store.isBlocked(plan, subscriber),
       });
       return;
-    case "Charged":
-      if (current === undefined) return;
-      store.putSubscription({ ...current, nextChargeAt: Number(e.args.nextChargeAt), periodsPaid: Number(e.args.periodIndex) + 1, lastReason: null });
+    }
+    case "Charged": {
+      const amount = BigInt(a.amount as bigint);
+      const fresh = activity("charged", plan, subscriber, { amount, periodIndex: Number(a.periodIndex), data: { nextChargeAt: str(a.nextChargeAt) } });
+      if (current !== undefined) {
+        put({ ...current, nextChargeAt: Number(a.nextChargeAt), periodsPaid: Number(a.periodIndex) + 1, lastReason: null, totalPaid: current.totalPaid + (fresh ? amount : 0n) });
+      }
       return;
-    case "ChargeFailed":
-      if (current !== undefined) store.setLastReason(plan, subscriber, reasonName(e.args.reason as bigint));
+    }
+    case "UsageCharged": {
+      const pulled = BigInt(a.pulled as bigint);
+      const fresh = activity("usage_charged", plan, subscriber, {
+        amount: pulled, periodIndex: Number(a.cycleIndex), usage: BigInt(a.usage as bigint), fromCredits: BigInt(a.fromCredits as bigint),
+        ref: String(a.usageRef), data: { nextChargeAt: str(a.nextChargeAt) },
+      });
+      if (current !== undefined) {
+        put({ ...current, nextChargeAt: Number(a.nextChargeAt), periodsPaid: Number(a.cycleIndex) + 1, lastReason: null, totalPaid: current.totalPaid + (fresh ? pulled : 0n) });
+      }
       return;
+    }
+    case "ChargeFailed": {
+      const reason = reasonName(a.reason as bigint);
+      activity("charge_failed", plan, subscriber, { reason });
+      if (current !== undefined) store.setLastReason(plan, subscriber, reason);
+      return;
+    }
+    case "UsageChargeFailed": {
+      const reason = reasonName(a.reason as bigint);
+      activity("usage_failed", plan, subscriber, { reason, usage: BigInt(a.usage as bigint), ref: String(a.usageRef) });
+      if (current !== undefined) store.setLastReason(plan, subscriber, reason);
+      return;
+    }
     case "Cancelled":
-      if (current !== undefined) store.putSubscription({ ...current, state: "cancelled", nextChargeAt: Number(e.args.paidThrough) });
+      activity("cancelled", plan, subscriber, { data: { by: str(a.by), paidThrough: str(a.paidThrough) } });
+      if (current !== undefined) put({ ...current, state: "cancelled", nextChargeAt: Number(a.paidThrough), cancelledBy: str(a.by), endedAt: log.blockTime, pausedAt: 0 });
       return;
     case "Paused":
-      if (current !== undefined) store.putSubscription({ ...current, state: "paused" });
+      activity("paused", plan, subscriber, { data: { pausedAt: str(a.pausedAt) } });
+      if (current !== undefined) put({ ...current, state: "paused", pausedAt: Number(a.pausedAt) });
       return;
     case "Resumed":
-      if (current !== undefined) store.putSubscription({ ...current, state: "live", nextChargeAt: Number(e.args.nextChargeAt) });
+      activity("resumed", plan, subscriber, { data: { nextChargeAt: str(a.nextChargeAt), pausedFor: str(a.pausedFor) } });
+      if (current !== undefined) put({ ...current, state: "live", nextChargeAt: Number(a.nextChargeAt), pausedAt: 0 });
       return;
     case "MaxAmountUpdated":
-      if (current !== undefined) store.putSubscription({ ...current, maxAmount: BigInt(e.args.newMaxAmount as bigint) });
+      activity("max_amount_updated", plan, subscriber, { data: { oldMaxAmount: str(a.oldMaxAmount), newMaxAmount: str(a.newMaxAmount) } });
+      if (current !== undefined) put({ ...current, maxAmount: BigInt(a.newMaxAmount as bigint) });
+      return;
+    case "SubscriberBlockUpdated":
+      activity(a.blocked === true ? "subscriber_blocked" : "subscriber_unblocked", plan, subscriber);
+      store.setBlocked(plan, subscriber, a.blocked === true);
+      return;
+    case "AuthorizationsRevoked":
+      activity("authorizations_revoked", plan, subscriber, { data: { nonce: str(a.nonce) } });
+      return;
+    case "KeeperFeePaid":
+      activity("keeper_fee_paid", plan, subscriber, { amount: BigInt(a.fee as bigint), data: { keeper: str(a.keeper) } });
+      return;
+    case "CreditsGranted":
+      activity("credits_granted", plan, subscriber, { data: { credits: str(a.credits) } });
+      return;
+    case "CycleWrittenOff":
+      // writeOff only flags the ended subscription's last cycle as settled (nothing the row holds moves):
+      // the address may subscribe afresh.
+      activity("cycle_written_off", plan, subscriber, { periodIndex: Number(a.cycleIndex), data: { cycleEnd: str(a.cycleEnd) } });
       return;
     default:
       return;

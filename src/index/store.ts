@@ -1,7 +1,17 @@
 // The embedded store: one SQLite file (node:sqlite, part of Node 22: no native package to install).
-// It holds the plans and subscriptions rebuilt from chain events, the raw events themselves (so a
-// reorg can roll them back and replay), block-hash checkpoints, and the journal of transactions.
+// The index: every plan of the factory (fixed and metered) with all of its terms, every subscription
+// with its life so far (state, schedule, ref, total paid, pause, cancellation, block), and one activity
+// row per plan event of any kind (plus the factory's PlanCreated), all rebuilt from chain events; the
+// raw events themselves (with their transaction hash and block time, so a reorg can roll them back and
+// replay everything); block-hash checkpoints; and, not derived from the chain, the journal of
+// transactions, held plans and retries.
+// Readers: the keeper's charging passes (src/charging/: fixed plans only, through due() and plan()),
+// merchant reports (src/reports/: plans(), subscriptionsOf(), activity()), usage billing (src/usage/)
+// and, later, webhooks (activity() in chain order).
 // Writes that must survive a crash (the journal) are committed before the keeper acts on them.
+// Schema version (meta `schemaVersion`): a store written by an older version has its derived and raw
+// tables dropped on open and is rebuilt from the factory's block; the journal, plan health and
+// retries are kept.
 import { DatabaseSync } from "node:sqlite";
 import type { StatementSync } from "node:sqlite";
 
@@ -16,6 +26,19 @@ export interface PlanRow {
   keeperRestricted: boolean;
   status: number;
   createdBlock: bigint;
+  /** `BillingMode`: 0 fixed (charged by the keeper), 1 metered (billed by its owner: `recur usage`). */
+  billingMode: number;
+  payee: string;
+  /** Trial period, seconds. */
+  trial: number;
+  /** The USD price feed (lowercase), the zero address when the price is in token units. */
+  priceFeed: string;
+  maxPriceAge: number;
+  allowanceBufferBps: number;
+  perCycleCap: bigint;
+  freeCredits: bigint;
+  /** Block time of the PlanCreated event. */
+  createdAt: number;
 }
 
 export interface SubscriptionRow {
@@ -26,6 +49,79 @@ export interface SubscriptionRow {
   maxAmount: bigint;
   periodsPaid: number;
   lastReason: string | null;
+  /** Subscribed.ref (bytes32 hex, zero when none) of the latest sign-up. */
+  ref: string;
+  startedAt: number;
+  trial: boolean;
+  /** Charged.amount plus UsageCharged.pulled, base units, over every sign-up of this address on this
+   * plan (like periodsPaid, it carries over a re-subscribe). */
+  totalPaid: bigint;
+  /** When it was paused (Paused.pausedAt); 0 unless paused. */
+  pausedAt: number;
+  cancelledBy: string | null;
+  /** Block time of the Cancelled event; 0 unless cancelled. */
+  endedAt: number;
+  /** The owner blocked this subscriber (SubscriberBlockUpdated). */
+  blocked: boolean;
+}
+
+export const ACTIVITY_KINDS = [
+  "plan_created",
+  "subscribed",
+  "charged",
+  "charge_failed",
+  "cancelled",
+  "paused",
+  "resumed",
+  "max_amount_updated",
+  "plan_status_changed",
+  "payee_changed",
+  "subscriber_blocked",
+  "subscriber_unblocked",
+  "authorizations_revoked",
+  "keeper_authorized",
+  "keeper_fee_paid",
+  "usage_charged",
+  "usage_failed",
+  "credits_granted",
+  "reporter_authorized",
+  "cycle_written_off",
+] as const;
+export type ActivityKind = (typeof ACTIVITY_KINDS)[number];
+
+/** One plan event (or the factory's PlanCreated, under the new plan). Amounts in token base units. */
+export interface ActivityRow {
+  block: bigint;
+  logIndex: number;
+  txHash: string;
+  /** Block time, seconds. */
+  time: number;
+  plan: string;
+  /** Null for plan-level events (status, payee, keeper and reporter changes, plan_created). */
+  subscriber: string | null;
+  kind: ActivityKind;
+  /** Charged.amount, UsageCharged.pulled, KeeperFeePaid.fee. */
+  amount: bigint | null;
+  /** Charged.periodIndex, UsageCharged.cycleIndex, CycleWrittenOff.cycleIndex. */
+  periodIndex: number | null;
+  /** The ChargeReason name of ChargeFailed and UsageChargeFailed. */
+  reason: string | null;
+  usage: bigint | null;
+  fromCredits: bigint | null;
+  /** Subscribed.ref, UsageCharged.usageRef, UsageChargeFailed.usageRef. */
+  ref: string | null;
+  /** The event's other arguments, as strings. */
+  data: Record<string, string> | null;
+}
+
+export interface ActivityFilter {
+  plans?: readonly string[];
+  subscriber?: string;
+  kinds?: readonly ActivityKind[];
+  /** Block time, inclusive. */
+  since?: number;
+  /** Block time, exclusive. */
+  until?: number;
 }
 
 export interface StoredLog {
@@ -35,6 +131,9 @@ export interface StoredLog {
   address: string;
   topics: string[];
   data: string;
+  transactionHash: string;
+  /** The block's timestamp, seconds. */
+  blockTime: number;
 }
 
 export interface TxRow {
@@ -79,23 +178,50 @@ export interface Due {
   nextChargeAt: number;
 }
 
+export const SCHEMA_VERSION = "2";
+
+/** The tables rebuilt from the chain: dropped when the schema version changes. */
+const DERIVED = `
+DROP TABLE IF EXISTS logs; DROP TABLE IF EXISTS checkpoints; DROP TABLE IF EXISTS plans;
+DROP TABLE IF EXISTS subscriptions; DROP TABLE IF EXISTS activity; DROP TABLE IF EXISTS blocked;
+DELETE FROM meta WHERE key = 'logRange';
+`;
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints (block INTEGER PRIMARY KEY, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS logs (
   block INTEGER NOT NULL, log_index INTEGER NOT NULL, block_hash TEXT NOT NULL,
-  address TEXT NOT NULL, topics TEXT NOT NULL, data TEXT NOT NULL,
+  address TEXT NOT NULL, topics TEXT NOT NULL, data TEXT NOT NULL, tx_hash TEXT NOT NULL,
+  block_time INTEGER NOT NULL,
   PRIMARY KEY (block, log_index));
 CREATE TABLE IF NOT EXISTS plans (
   address TEXT PRIMARY KEY, owner TEXT NOT NULL, token TEXT NOT NULL, price TEXT NOT NULL,
   period INTEGER NOT NULL, grace INTEGER NOT NULL, keeper_fee_bps INTEGER NOT NULL,
-  keeper_restricted INTEGER NOT NULL, status INTEGER NOT NULL, created_block INTEGER NOT NULL);
+  keeper_restricted INTEGER NOT NULL, status INTEGER NOT NULL, created_block INTEGER NOT NULL,
+  billing_mode INTEGER NOT NULL, payee TEXT NOT NULL, trial INTEGER NOT NULL, price_feed TEXT NOT NULL,
+  max_price_age INTEGER NOT NULL, allowance_buffer_bps INTEGER NOT NULL, per_cycle_cap TEXT NOT NULL,
+  free_credits TEXT NOT NULL, created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS subscriptions (
   plan TEXT NOT NULL, subscriber TEXT NOT NULL, state TEXT NOT NULL, next_charge_at INTEGER NOT NULL,
   max_amount TEXT NOT NULL, periods_paid INTEGER NOT NULL, last_reason TEXT,
-  shard_key INTEGER NOT NULL,
+  shard_key INTEGER NOT NULL, ref TEXT NOT NULL, started_at INTEGER NOT NULL, trial INTEGER NOT NULL,
+  total_paid TEXT NOT NULL, paused_at INTEGER NOT NULL, cancelled_by TEXT, ended_at INTEGER NOT NULL,
+  blocked INTEGER NOT NULL,
   PRIMARY KEY (plan, subscriber));
 CREATE INDEX IF NOT EXISTS subscriptions_due ON subscriptions (state, next_charge_at);
+-- Blocked subscribers, with or without a subscription (a block can come first).
+CREATE TABLE IF NOT EXISTS blocked (plan TEXT NOT NULL, subscriber TEXT NOT NULL, PRIMARY KEY (plan, subscriber));
+CREATE TABLE IF NOT EXISTS activity (
+  block INTEGER NOT NULL, log_index INTEGER NOT NULL, tx_hash TEXT NOT NULL, time INTEGER NOT NULL,
+  plan TEXT NOT NULL, subscriber TEXT, kind TEXT NOT NULL, amount TEXT, period_index INTEGER,
+  reason TEXT, usage TEXT, from_credits TEXT, ref TEXT, data TEXT,
+  PRIMARY KEY (block, log_index));
+-- Time, then chain position: a scan of one index answers a filtered query already in chain order.
+CREATE INDEX IF NOT EXISTS activity_plan_time ON activity (plan, time, block, log_index);
+CREATE INDEX IF NOT EXISTS activity_plan_subscriber_time ON activity (plan, subscriber, time, block, log_index);
+CREATE INDEX IF NOT EXISTS activity_kind_time ON activity (kind, time, block, log_index);
+CREATE INDEX IF NOT EXISTS activity_time ON activity (time, block, log_index);
 CREATE TABLE IF NOT EXISTS txs (
   id INTEGER PRIMARY KEY AUTOINCREMENT, nonce INTEGER NOT NULL, hash TEXT NOT NULL, raw TEXT NOT NULL,
   plan TEXT NOT NULL, subscribers TEXT NOT NULL, status TEXT NOT NULL, max_fee TEXT NOT NULL,
@@ -117,12 +243,26 @@ type Row = Record<string, unknown>;
 
 export class Store {
   readonly #db: DatabaseSync;
+  // Statements run once per log are prepared once: a warm-up writes hundreds of thousands of logs.
   #addLog: StatementSync | undefined;
+  #addActivity: StatementSync | undefined;
+  #getSubscription: StatementSync | undefined;
+  #putSubscription: StatementSync | undefined;
+  #setLastReason: StatementSync | undefined;
+  #isBlocked: StatementSync | undefined;
+  #getPlan: StatementSync | undefined;
+  #clearRetry: StatementSync | undefined;
 
   constructor(path: string) {
     this.#db = new DatabaseSync(path);
     this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;");
-    this.#db.exec(SCHEMA);
+    this.transaction(() => {
+      this.#db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);");
+      // An older store (or a new file): rebuild everything derived from the chain, keep the rest.
+      if (this.getMeta("schemaVersion") !== SCHEMA_VERSION) this.#db.exec(DERIVED);
+      this.#db.exec(SCHEMA);
+      this.setMeta("schemaVersion", SCHEMA_VERSION);
+    });
   }
 
   close(): void {
@@ -174,9 +314,10 @@ export class Store {
   // --- raw logs (for rollback and replay) -----------------------------------------------------------
 
   addLog(log: StoredLog): void {
-    // One prepared statement for every log: a warm-up writes hundreds of thousands of them.
-    this.#addLog ??= this.#db.prepare("INSERT OR REPLACE INTO logs (block, log_index, block_hash, address, topics, data) VALUES (?, ?, ?, ?, ?, ?)");
-    this.#addLog.run(log.blockNumber, log.logIndex, log.blockHash, log.address, JSON.stringify(log.topics), log.data);
+    this.#addLog ??= this.#db.prepare(
+      "INSERT OR REPLACE INTO logs (block, log_index, block_hash, address, topics, data, tx_hash, block_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    this.#addLog.run(log.blockNumber, log.logIndex, log.blockHash, log.address, JSON.stringify(log.topics), log.data, log.transactionHash, log.blockTime);
   }
 
   /** Every stored log in chain order, read one row at a time (a replay holds one log in memory, not
@@ -190,16 +331,18 @@ export class Store {
         address: String(r.address),
         topics: JSON.parse(String(r.topics)) as string[],
         data: String(r.data),
+        transactionHash: String(r.tx_hash),
+        blockTime: Number(r.block_time),
       };
     }
   }
 
-  /** Forgets everything indexed above `block` (a reorg): logs and checkpoints; derived tables are
-   * then rebuilt by replaying the remaining logs. */
+  /** Forgets everything indexed above `block` (a reorg): logs and checkpoints; derived tables
+   * (plans, subscriptions, blocks, activity) are emptied, then rebuilt by replaying the remaining logs. */
   rollbackAbove(block: bigint): void {
     this.#db.prepare("DELETE FROM logs WHERE block > ?").run(block);
     this.#db.prepare("DELETE FROM checkpoints WHERE block > ?").run(block);
-    this.#db.exec("DELETE FROM plans; DELETE FROM subscriptions;");
+    this.#db.exec("DELETE FROM plans; DELETE FROM subscriptions; DELETE FROM blocked; DELETE FROM activity;");
   }
 
   // --- plans ----------------------------------------------------------------------------------------
@@ -207,25 +350,36 @@ export class Store {
   upsertPlan(plan: PlanRow): void {
     this.#db
       .prepare(
-        `INSERT OR REPLACE INTO plans (address, owner, token, price, period, grace, keeper_fee_bps, keeper_restricted, status, created_block)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR REPLACE INTO plans (address, owner, token, price, period, grace, keeper_fee_bps, keeper_restricted, status, created_block,
+           billing_mode, payee, trial, price_feed, max_price_age, allowance_buffer_bps, per_cycle_cap, free_credits, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(plan.address, plan.owner, plan.token, plan.price.toString(), plan.period, plan.grace, plan.keeperFeeBps, plan.keeperRestricted ? 1 : 0, plan.status, plan.createdBlock);
+      .run(
+        plan.address, plan.owner, plan.token, plan.price.toString(), plan.period, plan.grace, plan.keeperFeeBps, plan.keeperRestricted ? 1 : 0, plan.status, plan.createdBlock,
+        plan.billingMode, plan.payee, plan.trial, plan.priceFeed, plan.maxPriceAge, plan.allowanceBufferBps, plan.perCycleCap.toString(), plan.freeCredits.toString(), plan.createdAt,
+      );
   }
 
   setPlanStatus(address: string, status: number): void {
     this.#db.prepare("UPDATE plans SET status = ? WHERE address = ?").run(status, address);
   }
 
+  setPlanPayee(address: string, payee: string): void {
+    this.#db.prepare("UPDATE plans SET payee = ? WHERE address = ?").run(payee, address);
+  }
+
+  /** Every plan, of either kind, in creation order. */
   plans(): PlanRow[] {
     return (this.#db.prepare("SELECT * FROM plans ORDER BY created_block, address").all() as Row[]).map(toPlan);
   }
 
   plan(address: string): PlanRow | undefined {
-    const r = this.#db.prepare("SELECT * FROM plans WHERE address = ?").get(address.toLowerCase()) as Row | undefined;
+    this.#getPlan ??= this.#db.prepare("SELECT * FROM plans WHERE address = ?");
+    const r = this.#getPlan.get(address.toLowerCase()) as Row | undefined;
     return r === undefined ? undefined : toPlan(r);
   }
 
+  /** Every plan's address, of either kind (the indexer reads the events of all of them). */
   planAddresses(): string[] {
     return (this.#db.prepare("SELECT address FROM plans ORDER BY address").all() as Row[]).map((r) => String(r.address));
   }
@@ -233,31 +387,101 @@ export class Store {
   // --- subscriptions --------------------------------------------------------------------------------
 
   subscription(plan: string, subscriber: string): SubscriptionRow | undefined {
-    const r = this.#db.prepare("SELECT * FROM subscriptions WHERE plan = ? AND subscriber = ?").get(plan, subscriber) as Row | undefined;
+    this.#getSubscription ??= this.#db.prepare("SELECT * FROM subscriptions WHERE plan = ? AND subscriber = ?");
+    const r = this.#getSubscription.get(plan, subscriber) as Row | undefined;
     return r === undefined ? undefined : toSubscription(r);
   }
 
+  /** Every subscription to `plan` (any state), by subscriber address. */
+  subscriptionsOf(plan: string): SubscriptionRow[] {
+    return (this.#db.prepare("SELECT * FROM subscriptions WHERE plan = ? ORDER BY subscriber").all(plan.toLowerCase()) as Row[]).map(toSubscription);
+  }
+
   putSubscription(sub: SubscriptionRow): void {
-    this.#db
-      .prepare(
-        `INSERT OR REPLACE INTO subscriptions (plan, subscriber, state, next_charge_at, max_amount, periods_paid, last_reason, shard_key)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(sub.plan, sub.subscriber, sub.state, sub.nextChargeAt, sub.maxAmount.toString(), sub.periodsPaid, sub.lastReason, shardKey(sub.subscriber));
+    this.#putSubscription ??= this.#db.prepare(
+      `INSERT OR REPLACE INTO subscriptions (plan, subscriber, state, next_charge_at, max_amount, periods_paid, last_reason, shard_key,
+         ref, started_at, trial, total_paid, paused_at, cancelled_by, ended_at, blocked)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#putSubscription.run(
+      sub.plan, sub.subscriber, sub.state, sub.nextChargeAt, sub.maxAmount.toString(), sub.periodsPaid, sub.lastReason, shardKey(sub.subscriber),
+      sub.ref, sub.startedAt, sub.trial ? 1 : 0, sub.totalPaid.toString(), sub.pausedAt, sub.cancelledBy, sub.endedAt, sub.blocked ? 1 : 0,
+    );
   }
 
   setLastReason(plan: string, subscriber: string, reason: string | null): void {
-    this.#db.prepare("UPDATE subscriptions SET last_reason = ? WHERE plan = ? AND subscriber = ?").run(reason, plan, subscriber);
+    this.#setLastReason ??= this.#db.prepare("UPDATE subscriptions SET last_reason = ? WHERE plan = ? AND subscriber = ?");
+    this.#setLastReason.run(reason, plan, subscriber);
   }
 
-  /** Live subscriptions due at `now` (unix seconds) and not yet past their grace window, on plans that
-   * are not retired, in this shard, oldest first. Uses the (state, next_charge_at) index: the cost grows
+  /** Records the owner's block (or unblock) of `subscriber`, whether or not it has a subscription yet. */
+  setBlocked(plan: string, subscriber: string, blocked: boolean): void {
+    if (blocked) this.#db.prepare("INSERT OR IGNORE INTO blocked (plan, subscriber) VALUES (?, ?)").run(plan, subscriber);
+    else this.#db.prepare("DELETE FROM blocked WHERE plan = ? AND subscriber = ?").run(plan, subscriber);
+    this.#db.prepare("UPDATE subscriptions SET blocked = ? WHERE plan = ? AND subscriber = ?").run(blocked ? 1 : 0, plan, subscriber);
+  }
+
+  isBlocked(plan: string, subscriber: string): boolean {
+    this.#isBlocked ??= this.#db.prepare("SELECT 1 AS b FROM blocked WHERE plan = ? AND subscriber = ?");
+    return this.#isBlocked.get(plan, subscriber) !== undefined;
+  }
+
+  // --- activity -------------------------------------------------------------------------------------
+
+  /** Records one event; false if it was already recorded (the same block and log index). */
+  addActivity(row: ActivityRow): boolean {
+    this.#addActivity ??= this.#db.prepare(
+      `INSERT OR IGNORE INTO activity (block, log_index, tx_hash, time, plan, subscriber, kind, amount, period_index, reason, usage, from_credits, ref, data)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const result = this.#addActivity.run(
+      row.block, row.logIndex, row.txHash, row.time, row.plan, row.subscriber, row.kind, row.amount?.toString() ?? null, row.periodIndex,
+      row.reason, row.usage?.toString() ?? null, row.fromCredits?.toString() ?? null, row.ref, row.data === null ? null : JSON.stringify(row.data),
+    );
+    return Number(result.changes) > 0;
+  }
+
+  /** The events matching `filter`, in chain order, read one row at a time (a report over millions of
+   * events holds one in memory). Every filter is answered from an index on (…, time, block, log_index). */
+  *activity(filter: ActivityFilter = {}): Generator<ActivityRow> {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (filter.plans !== undefined) {
+      if (filter.plans.length === 0) return;
+      where.push(`plan IN (${filter.plans.map(() => "?").join(", ")})`);
+      for (const p of filter.plans) params.push(p.toLowerCase());
+    }
+    if (filter.subscriber !== undefined) {
+      where.push("subscriber = ?");
+      params.push(filter.subscriber.toLowerCase());
+    }
+    if (filter.kinds !== undefined) {
+      if (filter.kinds.length === 0) return;
+      where.push(`kind IN (${filter.kinds.map(() => "?").join(", ")})`);
+      for (const k of filter.kinds) params.push(k);
+    }
+    if (filter.since !== undefined) {
+      where.push("time >= ?");
+      params.push(filter.since);
+    }
+    if (filter.until !== undefined) {
+      where.push("time < ?");
+      params.push(filter.until);
+    }
+    // Block times never decrease along the chain: (time, block, log_index) is chain order.
+    const sql = `SELECT * FROM activity ${where.length === 0 ? "" : `WHERE ${where.join(" AND ")}`} ORDER BY time, block, log_index`;
+    for (const r of this.#db.prepare(sql).iterate(...params) as Iterable<Row>) yield toActivity(r);
+  }
+
+  /** Live subscriptions due at `now` (unix seconds) and not yet past their grace window, on fixed plans
+   * (metered plans are billed by their owner, never by the keeper) that are not retired, in this shard,
+   * oldest first. Uses the (state, next_charge_at) index: the cost grows
    * with the number due, not with the number of subscriptions. */
   due(now: number, shard: { index: number; count: number }, retiredStatus: number, limit = 1_000_000): Due[] {
     const rows = this.#db
       .prepare(
         `SELECT s.plan, s.subscriber, s.next_charge_at FROM subscriptions s JOIN plans p ON p.address = s.plan
-         WHERE s.state = 'live' AND s.next_charge_at <= ? AND s.next_charge_at + p.grace >= ? AND p.status != ?
+         WHERE s.state = 'live' AND s.next_charge_at <= ? AND s.next_charge_at + p.grace >= ? AND p.status != ? AND p.billing_mode = 0
            AND s.shard_key % ? = ?
          ORDER BY s.next_charge_at LIMIT ?`,
       )
@@ -266,9 +490,11 @@ export class Store {
   }
 
   counts(now: number, horizon: number): { plans: number; subscriptions: Record<string, number>; dueNow: number; dueSoon: number } {
-    const plans = Number((this.#db.prepare("SELECT COUNT(*) AS n FROM plans").get() as Row).n);
+    // The keeper's view: fixed plans only.
+    const plans = Number((this.#db.prepare("SELECT COUNT(*) AS n FROM plans WHERE billing_mode = 0").get() as Row).n);
     const subscriptions: Record<string, number> = {};
-    for (const r of this.#db.prepare("SELECT state, COUNT(*) AS n FROM subscriptions GROUP BY state").all() as Row[]) {
+    const fixed = "SELECT s.state, COUNT(*) AS n FROM subscriptions s JOIN plans p ON p.address = s.plan WHERE p.billing_mode = 0 GROUP BY s.state";
+    for (const r of this.#db.prepare(fixed).all() as Row[]) {
       subscriptions[String(r.state)] = Number(r.n);
     }
     const count = (from: number, to: number) =>
@@ -276,7 +502,7 @@ export class Store {
         (this.#db
           .prepare(
             `SELECT COUNT(*) AS n FROM subscriptions s JOIN plans p ON p.address = s.plan
-             WHERE s.state = 'live' AND s.next_charge_at <= ? AND s.next_charge_at + p.grace >= ?`,
+             WHERE s.state = 'live' AND s.next_charge_at <= ? AND s.next_charge_at + p.grace >= ? AND p.billing_mode = 0`,
           )
           .get(to, from) as Row).n,
       );
@@ -285,7 +511,8 @@ export class Store {
 
   reasons(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const r of this.#db.prepare("SELECT last_reason, COUNT(*) AS n FROM subscriptions WHERE last_reason IS NOT NULL GROUP BY last_reason").all() as Row[]) {
+    for (const r of this.#db.prepare(`SELECT s.last_reason, COUNT(*) AS n FROM subscriptions s JOIN plans p ON p.address = s.plan
+       WHERE s.last_reason IS NOT NULL AND p.billing_mode = 0 GROUP BY s.last_reason`).all() as Row[]) {
       out[String(r.last_reason)] = Number(r.n);
     }
     return out;
@@ -335,7 +562,8 @@ export class Store {
   /** Forgets a subscriber's retries: it was charged, or something that can change the outcome happened
    * (a new max amount, a resume, a new subscription). */
   clearRetry(plan: string, subscriber: string): void {
-    this.#db.prepare("DELETE FROM retries WHERE plan = ? AND subscriber = ?").run(plan, subscriber);
+    this.#clearRetry ??= this.#db.prepare("DELETE FROM retries WHERE plan = ? AND subscriber = ?");
+    this.#clearRetry.run(plan, subscriber);
   }
 
   /** Retry rows by state: waiting for their next try, or with the schedule used up. */
@@ -386,6 +614,15 @@ function toPlan(r: Row): PlanRow {
     keeperRestricted: Number(r.keeper_restricted) === 1,
     status: Number(r.status),
     createdBlock: BigInt(r.created_block as number),
+    billingMode: Number(r.billing_mode),
+    payee: String(r.payee),
+    trial: Number(r.trial),
+    priceFeed: String(r.price_feed),
+    maxPriceAge: Number(r.max_price_age),
+    allowanceBufferBps: Number(r.allowance_buffer_bps),
+    perCycleCap: BigInt(String(r.per_cycle_cap)),
+    freeCredits: BigInt(String(r.free_credits)),
+    createdAt: Number(r.created_at),
   };
 }
 
@@ -398,5 +635,35 @@ function toSubscription(r: Row): SubscriptionRow {
     maxAmount: BigInt(String(r.max_amount)),
     periodsPaid: Number(r.periods_paid),
     lastReason: r.last_reason === null || r.last_reason === undefined ? null : String(r.last_reason),
+    ref: String(r.ref),
+    startedAt: Number(r.started_at),
+    trial: Number(r.trial) === 1,
+    totalPaid: BigInt(String(r.total_paid)),
+    pausedAt: Number(r.paused_at),
+    cancelledBy: r.cancelled_by === null ? null : String(r.cancelled_by),
+    endedAt: Number(r.ended_at),
+    blocked: Number(r.blocked) === 1,
+  };
+}
+
+const bigOrNull = (v: unknown): bigint | null => (v === null || v === undefined ? null : BigInt(String(v)));
+const stringOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+function toActivity(r: Row): ActivityRow {
+  return {
+    block: BigInt(r.block as number),
+    logIndex: Number(r.log_index),
+    txHash: String(r.tx_hash),
+    time: Number(r.time),
+    plan: String(r.plan),
+    subscriber: stringOrNull(r.subscriber),
+    kind: String(r.kind) as ActivityKind,
+    amount: bigOrNull(r.amount),
+    periodIndex: r.period_index === null ? null : Number(r.period_index),
+    reason: stringOrNull(r.reason),
+    usage: bigOrNull(r.usage),
+    fromCredits: bigOrNull(r.from_credits),
+    ref: stringOrNull(r.ref),
+    data: r.data === null ? null : (JSON.parse(String(r.data)) as Record<string, string>),
   };
 }
