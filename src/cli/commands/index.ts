@@ -1,8 +1,9 @@
 // Every merchant command, in the order `recur --help` lists them. The keeper's own commands (run,
 // status, usage) are parsed by parseConfig in src/cli/config.ts and run by src/cli/main.ts.
 import type { Command } from "../command.ts";
+import { PLAN_COMMANDS } from "./plan.ts";
 
-export const COMMANDS: Command[] = [];
+export const COMMANDS: Command[] = [...PLAN_COMMANDS];
 
 /** The command `argv` names: the longest registered name its leading words spell ("plan create"). */
 export function findCommand(argv: readonly string[]): Command | undefined {

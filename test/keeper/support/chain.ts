@@ -202,15 +202,23 @@ export interface KeeperProcess {
   waitForExit(timeoutMs?: number): Promise<RunResult>;
 }
 
+export interface KeeperOptions {
+  killAfterLine?: (line: Record<string, unknown>) => boolean;
+  /** Written to the process's stdin, which is then closed (without it, stdin is closed at once). */
+  stdin?: string;
+}
+
 /** Starts the keeper (`recur ...args`) with `env` only (plus PATH). The caller must see it exit
  * (`exited`, `waitForExit`) or kill it. */
-export function startKeeper(args: string[], env: Record<string, string>, options: { killAfterLine?: (line: Record<string, unknown>) => boolean } = {}): KeeperProcess {
+export function startKeeper(args: string[], env: Record<string, string>, options: KeeperOptions = {}): KeeperProcess {
   const cwd = mkdtempSync(path.join(tmpdir(), "recur-cwd-"));
   const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", path.join(ROOT, "bin/recur.ts"), ...args], {
     cwd,
     env: { PATH: process.env.PATH ?? "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["pipe", "pipe", "pipe"],
   });
+  child.stdin.on("error", () => {}); // EPIPE when the process exits without reading it
+  child.stdin.end(options.stdin ?? "");
   live.add(child);
   let stdout = "";
   let stderr = "";
@@ -269,7 +277,7 @@ export function startKeeper(args: string[], env: Record<string, string>, options
 }
 
 /** Runs the keeper (`recur ...args`) with `env` only (plus PATH); resolves when it exits. */
-export function runKeeper(args: string[], env: Record<string, string>, options: { killAfterLine?: (line: Record<string, unknown>) => boolean } = {}): Promise<RunResult> {
+export function runKeeper(args: string[], env: Record<string, string>, options: KeeperOptions = {}): Promise<RunResult> {
   return startKeeper(args, env, options).exited;
 }
 
