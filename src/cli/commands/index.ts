@@ -1,9 +1,13 @@
 // Every merchant command, in the order `recur --help` lists them. The keeper's own commands (run,
 // status, usage) are parsed by parseConfig in src/cli/config.ts and run by src/cli/main.ts.
 import type { Command } from "../command.ts";
+import { chargesCommand } from "./charges.ts";
 import { PLAN_COMMANDS } from "./plan.ts";
+import { plansCommand } from "./plans.ts";
+import { revenueCommand } from "./revenue.ts";
+import { subscribersCommand } from "./subscribers.ts";
 
-export const COMMANDS: Command[] = [...PLAN_COMMANDS];
+export const COMMANDS: Command[] = [...PLAN_COMMANDS, plansCommand, subscribersCommand, chargesCommand, revenueCommand];
 
 /** The command `argv` names: the longest registered name its leading words spell ("plan create"). */
 export function findCommand(argv: readonly string[]): Command | undefined {
