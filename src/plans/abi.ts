@@ -97,5 +97,7 @@ export const decimalsInterface = new Interface(DECIMALS_ABI);
 
 /** `PlanStatus` codes, as in contracts/interfaces/PlanTypes.sol. */
 export const PLAN_STATUSES = ["Active", "OnHold", "Retired"] as const;
+/** `SubscriptionStatus` codes. */
+export const SUBSCRIPTION_STATUSES = ["None", "Trialing", "Active", "PastDue", "Paused", "Cancelled", "Expired"] as const;
 /** `BillingMode` codes. */
 export const BILLING_MODES = ["Fixed", "Metered"] as const;

@@ -149,7 +149,7 @@ describe("recur plan", function () {
     describe("refuses every term out of bounds with one line, and sends nothing", () => {
       let wideAddress = "";
       let feedAddress = "";
-      const cases: [string, () => string[], string][] = [
+      const cases: [string, () => string[], string | (() => string)][] = [
         ["period below 1h", () => ["--token", "USDC", "--price", "1", "--period", "59m", "--grace", "15m"], '--period: expected a duration from 1h to 3660d, like 90s, 10m, 6h, 30d, got "59m"'],
         ["period above 3660d", () => ["--token", "USDC", "--price", "1", "--period", "3661d", "--grace", "3d"], '--period: expected a duration from 1h to 3660d, like 90s, 10m, 6h, 30d, got "3661d"'],
         ["period not a duration", () => ["--token", "USDC", "--price", "1", "--period", "a month", "--grace", "3d"], '--period: expected a duration from 1h to 3660d, like 90s, 10m, 6h, 30d, got "a month"'],
@@ -172,7 +172,7 @@ describe("recur plan", function () {
         ["price age missing", () => usd([], ["--max-price-age"]), "--max-price-age: expected a duration from 1m to 7d (with --price-usd), got nothing"],
         ["buffer above 50%", () => usd(["--allowance-buffer", "50.01%"]), '--allowance-buffer: expected a percentage from 0% to 50% in steps of 0.01% (1 bps), e.g. "0.5%", got "50.01%"'],
         ["feed missing", () => usd([], ["--feed"]), "--feed: expected the USD price feed's address (with --price-usd), got nothing"],
-        ["feed and token decimals above 36", () => usd(["--feed", wideAddress]), `--feed: expected a feed whose decimals plus the token's (6) are at most 36, got "${wideAddress} (31 decimals)"`],
+        ["feed and token decimals above 36", () => usd(["--feed", wideAddress]), () => `--feed: expected a feed whose decimals plus the token's (6) are at most 36, got "${wideAddress} (31 decimals)"`],
         ["feed that is no contract", () => usd(["--feed", OTHER]), `--feed: expected a price feed that answers decimals(), got "${OTHER}"`],
         ["feed on a token-priced plan", () => [...FIXED, "--feed", OTHER], `--feed: expected nothing: it does not apply to a plan priced in token units (only with --price-usd), got "${OTHER}"`],
         ["cap on a fixed plan", () => [...FIXED, "--cap", "5"], '--cap: expected nothing: it does not apply to a fixed plan (only with --metered), got "5"'],
@@ -183,7 +183,7 @@ describe("recur plan", function () {
         ["a price on a metered plan", () => metered(["--price", "1"]), '--price: expected nothing: it does not apply to a metered plan, got "1"'],
         ["keeper-restricted on a metered plan", () => metered(["--keeper-restricted"]), '--keeper-restricted: expected nothing: it does not apply to a metered plan, got "true"'],
         ["payee zero", () => [...FIXED, "--payee", "0x0000000000000000000000000000000000000000"], '--payee: expected the payee\'s 0x-prefixed 20-byte address, not the zero address, got "0x0000000000000000000000000000000000000000"'],
-        ["payee the token", () => [...FIXED, "--payee", tokenAddress], `--payee: expected an address other than the token contract, got "${tokenAddress}"`],
+        ["payee the token", () => [...FIXED, "--payee", tokenAddress], () => `--payee: expected an address other than the token contract, got "${tokenAddress}"`],
         ["token symbol unknown", () => ["--token", "DAI", "--price", "1", "--period", "30d", "--grace", "3d"], '--token: expected a token address (0x…) or a symbol of RECUR_TOKENS (USDC), got "DAI"'],
         ["token zero", () => ["--token", "0x0000000000000000000000000000000000000000", "--price", "1", "--period", "30d", "--grace", "3d"], '--token: expected a token address (0x…) or a symbol of RECUR_TOKENS (USDC), not the zero address, got "0x0000000000000000000000000000000000000000"'],
         ["token without decimals()", () => ["--token", OTHER, "--price", "1", "--period", "30d", "--grace", "3d"], `--token: expected an ERC-20 contract that answers decimals(), got "${OTHER}"`],
@@ -206,8 +206,9 @@ describe("recur plan", function () {
         return [...flags, ...extra];
       }
 
-      for (const [name, args, line] of cases) {
-        it(`${name}: "recur: ${line.split(":")[0]}: …", exit 1`, async () => {
+      for (const [name, args, expected] of cases) {
+        it(`${name}: one line naming the term, exit 1, nothing sent`, async () => {
+          const line = typeof expected === "string" ? expected : expected();
           const before = await nonce(MERCHANT);
           const count = await factory.getFunction("planCount")();
           const r = await recur(["plan", "create", ...args(), "--yes"]);
@@ -227,7 +228,7 @@ describe("recur plan", function () {
       expect(no.stderr).to.include(`Create a plan through the factory ${factoryAddress}, owned by the signer ${MERCHANT}:`);
       expect(no.stderr).to.match(/price\s+9\.99 USDC/);
       expect(no.stderr).to.include("Send? [y/N]");
-      expect(errorLines(no)).to.deep.equal(["recur: not sent"]);
+      expect(no.stderr).to.include("Send? [y/N] recur: not sent\n");
       const closed = await recur(["plan", "create", ...FIXED]);
       expect(closed.code, detail(closed)).to.equal(1);
       expect(await nonce(MERCHANT)).to.equal(before);
@@ -306,7 +307,7 @@ describe("recur plan", function () {
       await refused(["activate", "--plan", retiredPlan], `--plan: the chain refused setStatus: InvalidStatusTransition(from Retired, to Active); nothing sent`);
     });
 
-    it("payee changes where charges are paid; the zero address is refused before anything is sent", async () => {
+    it("payee changes where charges are paid; a payee the plan refuses (the token) is refused with its error, nothing sent", async () => {
       expect((await act(["payee", "--plan", fixedPlan, "--to", OTHER])).payee).to.equal(OTHER);
       expect((await fixed().getFunction("payee")()).toLowerCase()).to.equal(OTHER);
       await refused(["payee", "--plan", fixedPlan, "--to", tokenAddress], `--plan: the chain refused setPayee: InvalidPayee(payee ${getAddress(tokenAddress)}); nothing sent`);
@@ -337,8 +338,8 @@ describe("recur plan", function () {
       expect(await fixed().getFunction("isBlocked")(OTHER)).to.equal(true);
       expect((await act(["unblock", "--plan", fixedPlan, "--subscriber", OTHER])).blocked).to.equal(false);
       expect(await fixed().getFunction("isBlocked")(OTHER)).to.equal(false);
-      await refused(["cancel-subscriber", "--plan", fixedPlan, "--subscriber", OTHER], `--plan: the chain refused cancelFor: NotSubscribed(subscriber ${getAddress(OTHER)}); nothing sent`);
-      await refused(["write-off", "--plan", meteredPlan, "--subscriber", OTHER], `--plan: the chain refused writeOff: NothingToWriteOff(subscriber ${getAddress(OTHER)}, status 0); nothing sent`);
+      await refused(["cancel-subscriber", "--plan", fixedPlan, "--subscriber", OTHER], `--plan: the chain refused cancelFor: InvalidSubscriptionStatus(subscriber ${getAddress(OTHER)}, status None); nothing sent`);
+      await refused(["write-off", "--plan", meteredPlan, "--subscriber", OTHER], `--plan: the chain refused writeOff: NothingToWriteOff(subscriber ${getAddress(OTHER)}, status None); nothing sent`);
       await refused(["write-off", "--plan", fixedPlan, "--subscriber", OTHER], `--plan: ${fixedPlan} is a fixed plan: plan write-off applies to metered plans only`);
     });
 

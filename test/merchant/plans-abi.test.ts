@@ -15,6 +15,7 @@ import {
   PLAN_CORE_ABI,
   PLAN_FACTORY_ABI,
   PLAN_STATUSES,
+  SUBSCRIPTION_STATUSES,
 } from "../../src/plans/abi.ts";
 import { ROOT } from "../keeper/support/chain.ts";
 
@@ -50,8 +51,9 @@ describe("recur plan's ABI matches the compiled contracts", () => {
     }
   }
 
-  it("PLAN_STATUSES and BILLING_MODES follow enum PlanStatus and enum BillingMode", () => {
+  it("PLAN_STATUSES, SUBSCRIPTION_STATUSES and BILLING_MODES follow the Solidity enums", () => {
     expect([...PLAN_STATUSES]).to.deep.equal(solidityEnum("PlanStatus"));
+    expect([...SUBSCRIPTION_STATUSES]).to.deep.equal(solidityEnum("SubscriptionStatus"));
     expect([...BILLING_MODES]).to.deep.equal(solidityEnum("BillingMode"));
   });
 });

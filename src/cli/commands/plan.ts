@@ -19,6 +19,7 @@ import {
   meteredPlanOwnerInterface,
   PLAN_STATUSES,
   planFactoryInterface,
+  SUBSCRIPTION_STATUSES,
 } from "../../plans/abi.ts";
 import {
   BILLING_FIXED,
@@ -63,6 +64,16 @@ function revertData(error: unknown): string | null {
   return typeof data === "string" && /^0x[0-9a-fA-F]*$/.test(data) ? data : null;
 }
 
+/** The errors' enum arguments, named: `error.argument` → the enum's members. */
+const ENUM_ARGS: Record<string, readonly string[]> = {
+  "InvalidStatusTransition.from": PLAN_STATUSES,
+  "InvalidStatusTransition.to": PLAN_STATUSES,
+  "PlanNotActive.status": PLAN_STATUSES,
+  "InvalidSubscriptionStatus.status": SUBSCRIPTION_STATUSES,
+  "NothingToWriteOff.status": SUBSCRIPTION_STATUSES,
+  "AlreadySubscribed.status": SUBSCRIPTION_STATUSES,
+};
+
 /** `InvalidStatusTransition(from Retired, to Active)`: a custom error with its arguments by name. */
 export function describeRevert(iface: Interface, data: string): string {
   const parsed = (() => {
@@ -75,8 +86,8 @@ export function describeRevert(iface: Interface, data: string): string {
   if (parsed === null) return data === "0x" ? "a revert without a reason" : `an unknown error ${data.slice(0, 10)}`;
   const args = parsed.fragment.inputs.map((input, i) => {
     const value = parsed.args[i] as unknown;
-    const enumName = parsed.name.includes("Status") && input.type === "uint8" && input.name !== "status" ? PLAN_STATUSES[Number(value)] : undefined;
-    return `${input.name} ${enumName ?? String(value)}`;
+    const names = input.type !== "uint8" ? undefined : ENUM_ARGS[`${parsed.name}.${input.name}`];
+    return `${input.name} ${names?.[Number(value)] ?? String(value)}`;
   });
   return `${parsed.name}(${args.join(", ")})`;
 }
