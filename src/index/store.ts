@@ -600,6 +600,183 @@ export class Store {
       sentAt: Number(r.sent_at),
     }));
   }
+
+  // --- merchant reports ---
+  // Read-only aggregations for src/reports/ (`recur plans`, `subscribers`, `charges`, `revenue`): the
+  // counting and summing happens here, in SQL, so a report over 100,000 subscriptions and 1,000,000
+  // charge events reads a few hundred rows, not the events.
+
+  #reportIndexed = false;
+
+  /** The indexes only the reports read, created on a report's first query (a keeper that never reports
+   * never pays for them). */
+  #reportIndexes(): void {
+    if (this.#reportIndexed) return;
+    this.#db.exec(`
+      CREATE INDEX IF NOT EXISTS activity_report_kind ON activity (kind, plan, time, amount);
+      CREATE INDEX IF NOT EXISTS subscriptions_report_plan ON subscriptions (plan, state, next_charge_at, periods_paid);
+    `);
+    this.#reportIndexed = true;
+  }
+
+  /** When each retired plan was retired: the block time of its last PlanStatusChanged to Retired (2). */
+  reportRetiredAt(): Map<string, number> {
+    this.#reportIndexes();
+    const rows = this.#db
+      .prepare("SELECT plan, MAX(time) AS at FROM activity WHERE kind = 'plan_status_changed' AND json_extract(data, '$.newStatus') = '2' GROUP BY plan")
+      .all() as Row[];
+    return new Map(rows.map((r) => [String(r.plan), Number(r.at)]));
+  }
+
+  /** SQL for a subscription's status at :now, as src/reports/status.ts `statusAt` derives it (BillingMath
+   * .statusOf, MeteredPlan's retirement rule), over `s` (subscriptions), `p` (plans) and `r` (retired). */
+  static readonly #STATUS_SQL = `
+    CASE WHEN s.state = 'cancelled' THEN 'Cancelled'
+         WHEN s.state = 'paused' THEN 'Paused'
+         WHEN :now >= s.next_charge_at THEN
+           CASE WHEN (p.status = 2 AND (p.billing_mode = 0 OR (r.at IS NOT NULL AND s.next_charge_at >= r.at + p.period)))
+                  OR :now > s.next_charge_at + p.grace THEN 'Expired' ELSE 'PastDue' END
+         WHEN p.billing_mode = 1 THEN
+           CASE WHEN p.status = 2 AND r.at IS NOT NULL AND s.next_charge_at >= r.at + p.period THEN 'Expired' ELSE 'Active' END
+         WHEN s.periods_paid = 0 THEN 'Trialing' ELSE 'Active' END`;
+
+  static readonly #RETIRED_SQL = `WITH r0 AS (SELECT plan, MAX(time) AS at FROM activity
+    WHERE kind = 'plan_status_changed' AND json_extract(data, '$.newStatus') = '2' GROUP BY plan)`;
+
+  /** Subscriptions per plan per status (Trialing, Active, PastDue, Paused, Cancelled, Expired) at `now`. */
+  reportStatusCounts(now: number): Map<string, Record<string, number>> {
+    this.#reportIndexes();
+    const rows = this.#db
+      .prepare(
+        `${Store.#RETIRED_SQL}
+         SELECT s.plan AS plan, ${Store.#STATUS_SQL} AS sub_status, COUNT(*) AS n
+         FROM subscriptions s JOIN plans p ON p.address = s.plan LEFT JOIN r0 r ON r.plan = s.plan
+         GROUP BY s.plan, sub_status`,
+      )
+      .all({ now }) as Row[];
+    const out = new Map<string, Record<string, number>>();
+    for (const r of rows) {
+      const counts = out.get(String(r.plan)) ?? {};
+      counts[String(r.sub_status)] = Number(r.n);
+      out.set(String(r.plan), counts);
+    }
+    return out;
+  }
+
+  /** The first event of `kind` for this plan and subscriber after the event at (`block`, `logIndex`). */
+  reportNextActivity(plan: string, subscriber: string, kind: ActivityKind, block: bigint, logIndex: number): ActivityRow | undefined {
+    const r = this.#db
+      .prepare(
+        `SELECT * FROM activity WHERE plan = ? AND subscriber = ? AND kind = ? AND (block > ? OR (block = ? AND log_index > ?))
+         ORDER BY time, block, log_index LIMIT 1`,
+      )
+      .get(plan, subscriber, kind, block, block, logIndex) as Row | undefined;
+    return r === undefined ? undefined : toActivity(r);
+  }
+
+  /** Money collected (Charged.amount, UsageCharged.pulled) per plan per bucket in [since, until): `by`
+   * day ("2027-01-31"), ISO week (its Monday) or month ("2027-01"), UTC. Sums are exact: bigint. */
+  reportCollected(plans: readonly string[], since: number, until: number, by: "day" | "week" | "month"): { plan: string; bucket: string; kind: string; count: number; amount: bigint }[] {
+    this.#reportIndexes();
+    if (plans.length === 0) return [];
+    const bucket = { day: "strftime('%Y-%m-%d', time, 'unixepoch')", week: "date(time, 'unixepoch', 'weekday 0', '-6 days')", month: "strftime('%Y-%m', time, 'unixepoch')" }[by];
+    const marks = plans.map(() => "?").join(", ");
+    const where = `kind IN ('charged', 'usage_charged') AND plan IN (${marks}) AND time >= ? AND time < ?`;
+    const params = [...plans, since, until];
+    try {
+      const rows = this.#db
+        .prepare(`SELECT plan, kind, ${bucket} AS bucket, COUNT(*) AS n, SUM(CAST(amount AS INTEGER)) AS total FROM activity WHERE ${where} GROUP BY plan, kind, bucket ORDER BY bucket, plan`)
+        .all(...params) as Row[];
+      return rows.map((r) => ({ plan: String(r.plan), kind: String(r.kind), bucket: String(r.bucket), count: Number(r.n), amount: BigInt(r.total as number) }));
+    } catch (error) {
+      // Sums past 2^63 (an 18-decimals token at scale): SQLite refuses them; add them up exactly here.
+      if (!/overflow/i.test(String((error as Error).message))) throw error;
+      const sums = new Map<string, { plan: string; kind: string; bucket: string; count: number; amount: bigint }>();
+      for (const r of this.#db.prepare(`SELECT plan, kind, ${bucket} AS bucket, amount FROM activity WHERE ${where}`).iterate(...params) as Iterable<Row>) {
+        const key = `${String(r.plan)}|${String(r.kind)}|${String(r.bucket)}`;
+        const sum = sums.get(key) ?? { plan: String(r.plan), kind: String(r.kind), bucket: String(r.bucket), count: 0, amount: 0n };
+        sum.count++;
+        sum.amount += BigInt(String(r.amount));
+        sums.set(key, sum);
+      }
+      return [...sums.values()].sort((a, b) => (a.bucket === b.bucket ? a.plan.localeCompare(b.plan) : a.bucket.localeCompare(b.bucket)));
+    }
+  }
+
+  /** How many events of each kind each plan had in [since, until). */
+  reportEventCounts(plans: readonly string[], kinds: readonly ActivityKind[], since: number, until: number): Map<string, Record<string, number>> {
+    this.#reportIndexes();
+    const out = new Map<string, Record<string, number>>();
+    if (plans.length === 0 || kinds.length === 0) return out;
+    const rows = this.#db
+      .prepare(
+        `SELECT plan, kind, COUNT(*) AS n FROM activity WHERE kind IN (${kinds.map(() => "?").join(", ")}) AND plan IN (${plans.map(() => "?").join(", ")})
+         AND time >= ? AND time < ? GROUP BY plan, kind`,
+      )
+      .all(...kinds, ...plans, since, until) as Row[];
+    for (const r of rows) {
+      const counts = out.get(String(r.plan)) ?? {};
+      counts[String(r.kind)] = Number(r.n);
+      out.set(String(r.plan), counts);
+    }
+    return out;
+  }
+
+  /** Live subscriptions per plan whose grace window ran out unpaid inside [since, until) and before
+   * `now` (they turned Expired at next_charge_at + grace + 1). */
+  reportExpiredBetween(plans: readonly string[], since: number, until: number, now: number): Map<string, number> {
+    this.#reportIndexes();
+    if (plans.length === 0) return new Map();
+    const rows = this.#db
+      .prepare(
+        `SELECT s.plan AS plan, COUNT(*) AS n FROM subscriptions s JOIN plans p ON p.address = s.plan
+         WHERE s.plan IN (${plans.map(() => "?").join(", ")}) AND s.state = 'live'
+           AND s.next_charge_at + p.grace + 1 >= ? AND s.next_charge_at + p.grace + 1 < ? AND s.next_charge_at + p.grace < ?
+         GROUP BY s.plan`,
+      )
+      .all(...plans, since, until, now) as Row[];
+    return new Map(rows.map((r) => [String(r.plan), Number(r.n)]));
+  }
+
+  /** Failed charges (ChargeFailed, UsageChargeFailed) per plan in [since, until), and how many of them
+   * were recovered inside the grace window: a later charge of the same kind for the same plan and
+   * subscriber that paid the period due when it failed (its due time, its new nextChargeAt less one
+   * period, is at or before the failure) no later than that due time plus the grace. */
+  reportRecovery(plans: readonly string[], since: number, until: number): Map<string, { failed: number; recovered: number }> {
+    this.#reportIndexes();
+    if (plans.length === 0) return new Map();
+    const rows = this.#db
+      .prepare(
+        `SELECT f.plan AS plan, COUNT(*) AS failed, SUM(EXISTS (
+            SELECT 1 FROM activity c
+            WHERE c.plan = f.plan AND c.subscriber = f.subscriber
+              AND c.kind = CASE f.kind WHEN 'charge_failed' THEN 'charged' ELSE 'usage_charged' END
+              AND c.time >= f.time AND (c.block > f.block OR (c.block = f.block AND c.log_index > f.log_index))
+              AND CAST(json_extract(c.data, '$.nextChargeAt') AS INTEGER) - p.period <= f.time
+              AND c.time <= CAST(json_extract(c.data, '$.nextChargeAt') AS INTEGER) - p.period + p.grace)) AS recovered
+         FROM activity f JOIN plans p ON p.address = f.plan
+         WHERE f.kind IN ('charge_failed', 'usage_failed') AND f.plan IN (${plans.map(() => "?").join(", ")}) AND f.time >= ? AND f.time < ?
+         GROUP BY f.plan`,
+      )
+      .all(...plans, since, until) as Row[];
+    return new Map(rows.map((r) => [String(r.plan), { failed: Number(r.failed), recovered: Number(r.recovered) }]));
+  }
+
+  /** Subscriptions of fixed, non-retired plans that are live, not yet Expired at `now`, and due by
+   * `until` (their next charge is the one at risk), per plan. */
+  reportDueBy(plans: readonly string[], now: number, until: number): { plan: string; subscriber: string; nextChargeAt: number }[] {
+    this.#reportIndexes();
+    if (plans.length === 0) return [];
+    const rows = this.#db
+      .prepare(
+        `SELECT s.plan, s.subscriber, s.next_charge_at FROM subscriptions s JOIN plans p ON p.address = s.plan
+         WHERE s.plan IN (${plans.map(() => "?").join(", ")}) AND s.state = 'live' AND p.billing_mode = 0 AND p.status != 2
+           AND s.next_charge_at <= ? AND s.next_charge_at + p.grace >= ?
+         ORDER BY s.plan, s.next_charge_at, s.subscriber`,
+      )
+      .all(...plans, until, now) as Row[];
+    return rows.map((r) => ({ plan: String(r.plan), subscriber: String(r.subscriber), nextChargeAt: Number(r.next_charge_at) }));
+  }
 }
 
 function toPlan(r: Row): PlanRow {
