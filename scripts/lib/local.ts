@@ -103,7 +103,7 @@ export async function subscribeCustomers(planAddress: string, customers: readonl
   const plans: { allowance: bigint; subscribe: (p: FixedPricePlan) => Promise<{ wait(): Promise<unknown> }>; what: string }[] = [
     { allowance: 12n * price, subscribe: (p) => p.subscribe(price), what: `approved ${units(12n * price)} and subscribed` },
     { allowance: 12n * price, subscribe: (p) => p.subscribeWithRef(price, encodeBytes32String(ref)), what: `approved ${units(12n * price)} and subscribed with the ref "${ref}"` },
-    { allowance: short, subscribe: (p) => p.subscribe(price), what: `approved only ${units(short)} and subscribed: a charge will fail (AllowanceTooLow)` },
+    { allowance: short, subscribe: (p) => p.subscribe(price), what: `approved only ${units(short)} and subscribed: its charge will not go through (AllowanceTooLow)` },
   ];
   for (const [i, customer] of customers.entries()) {
     const step = plans[i]!;
