@@ -10,9 +10,9 @@
 // transaction with its checkpoint, then dropped. The range adapts: it halves when a provider refuses a
 // request for its size (too many results, too many blocks) and after a page heavier than MAX_PAGE_LOGS,
 // and doubles back after light pages, never above RECUR_LOG_RANGE. Memory is bounded by the page.
-import type { LogDescription, Result } from "ethers";
+import type { Result } from "ethers";
 
-import { factoryInterface, PLAN_EVENT_TOPICS, planEventsInterface, reasonName } from "../chain/abi.ts";
+import { factoryInterface, PLAN_EVENT_TOPICS, parsePlanEvent, reasonName } from "../chain/abi.ts";
 import { errorMessage, KeeperError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { RpcError } from "../chain/rpc.ts";
@@ -293,7 +293,7 @@ function applyEvent(store: Store, log: StoredLog, record: boolean): void {
     activity("plan_created", plan, null, { data });
     return;
   }
-  const e: LogDescription | null = planEventsInterface.parseLog(log);
+  const e = parsePlanEvent(log);
   if (e === null) return;
   const plan = log.address.toLowerCase();
   const a = e.args;
