@@ -474,7 +474,7 @@ export const PLAN_COMMANDS: Command[] = [
   }),
   roleAction("keepers", "fixed", "setKeeper", "isKeeper", "keeper"),
   roleAction("reporters", "metered", "setReporter", "isReporter", "reporter"),
-  subscriberAction("block", "any", "block a subscriber from subscribing again (setBlocked)", (s) => ({ fn: "setBlocked", args: [s, true], what: `block ${s}` })),
+  subscriberAction("block", "any", "block a subscriber from signing up or resuming (setBlocked; cancel-subscriber ends a live subscription)", (s) => ({ fn: "setBlocked", args: [s, true], what: `block ${s}` })),
   subscriberAction("unblock", "any", "lift a subscriber's block (setBlocked)", (s) => ({ fn: "setBlocked", args: [s, false], what: `unblock ${s}` })),
   subscriberAction("cancel-subscriber", "any", "cancel a subscriber's subscription as the owner (cancelFor)", (s) => ({ fn: "cancelFor", args: [s], what: `cancel the subscription of ${s}` })),
   subscriberAction("write-off", "metered", "write off the unbilled cycle an ended metered subscription left (writeOff)", (s) => ({ fn: "writeOff", args: [s], what: `write off the unbilled cycle of ${s}` })),
