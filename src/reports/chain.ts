@@ -45,15 +45,23 @@ export async function readTokens(rpc: Rpc, tokens: Iterable<string>, block: bigi
 
 /** How many addresses go into one `chargeabilityMany` call. */
 export const PREDICTION_CHUNK = 500;
+/** How many of those calls are in flight at once (a plan of 100,000 subscribers is 200 calls). */
+const PREDICTION_CONCURRENCY = 4;
 
 /** The plan's answer for each subscriber (`chargeabilityMany` at `block`), by lowercase address. */
 export async function predict(rpc: Rpc, plan: string, subscribers: readonly string[], block: bigint): Promise<Map<string, ChargeReasonName | "Unknown">> {
   const out = new Map<string, ChargeReasonName | "Unknown">();
-  for (let i = 0; i < subscribers.length; i += PREDICTION_CHUNK) {
-    const chunk = subscribers.slice(i, i + PREDICTION_CHUNK);
-    const reasons = await chargeabilityMany(rpc, plan, chunk, block);
-    chunk.forEach((who, j) => out.set(who.toLowerCase(), reasonName(reasons[j] ?? 255)));
-  }
+  const chunks: string[][] = [];
+  for (let i = 0; i < subscribers.length; i += PREDICTION_CHUNK) chunks.push(subscribers.slice(i, i + PREDICTION_CHUNK));
+  let next = 0;
+  const worker = async () => {
+    while (next < chunks.length) {
+      const chunk = chunks[next++]!;
+      const reasons = await chargeabilityMany(rpc, plan, chunk, block);
+      chunk.forEach((who, j) => out.set(who.toLowerCase(), reasonName(reasons[j] ?? 255)));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PREDICTION_CONCURRENCY, chunks.length) }, worker));
   return out;
 }
 

@@ -149,6 +149,12 @@ describe("merchant reports (end to end)", function () {
     const bad = await runKeeper(["subscribers", "--plan", fixedAddress, "--status", "Active,Late"], s.env());
     expect(bad.code).to.equal(1);
     expect(bad.stderr.trim().split("\n")).to.deep.equal(['recur: --status: expected one or more of Trialing, Active, PastDue, Paused, Cancelled, Expired, comma-separated, got "Late"']);
+    const table = await runKeeper(["subscribers", "--plan", fixedAddress], s.env());
+    expect(table.code, table.stderr).to.equal(0);
+    const lines = table.stdout.trimEnd().split("\n");
+    expect(lines[0]).to.match(new RegExp(`^plan ${fixedAddress}: 3 subscriber\\(s\\), at block \\d+ `));
+    expect(lines[1]).to.match(/^subscriber\s+status\s+ref\s+started_at/);
+    expect(lines.find((l) => l.startsWith(bob.address.toLowerCase()))).to.match(/PastDue\s+order-2 .*AllowanceTooLow: ask to approve more$/);
     const subsCsv = await csv(s, ["subscribers", "--plan", fixedAddress]);
     expect(subsCsv.find((r) => r.subscriber === bob.address.toLowerCase())).to.include({ chain_id: "31337", status: "PastDue", ref: "order-2", prediction: "AllowanceTooLow" });
 
