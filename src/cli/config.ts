@@ -382,7 +382,8 @@ export interface CommandConfig extends BaseConfig {
   readonly yes: boolean;
   /** Base URL of the checkout page (RECUR_CHECKOUT_URL). */
   readonly checkoutUrl: string;
-  /** Token symbols the operator configured (RECUR_TOKENS "USDC=0x…,DAI=0x…"), upper-case → address. */
+  /** Token symbols the operator configured (RECUR_TOKENS "USDC=0x…,DAI=0x…"), as written → address;
+   * `--token usdc` finds "USDC" (matched without regard to case). */
   readonly tokens: ReadonlyMap<string, string>;
   /** The signer's transaction journal (RECUR_USAGE_JOURNAL: the same one `usage` keeps). */
   readonly journalPath: string;
@@ -424,7 +425,8 @@ export function parseCommandConfig(spec: CommandSpec, argv: readonly string[], e
   for (const entry of (value("tokens") ?? "").split(",").map((e) => e.trim()).filter((e) => e !== "")) {
     const match = /^([A-Za-z][A-Za-z0-9.]{0,15})=(0x[0-9a-fA-F]{40})$/.exec(entry);
     if (match === null || !isAddress(match[2]!)) throw configError(VARIABLES.tokens, 'SYMBOL=0xADDRESS pairs, comma-separated, e.g. "USDC=0xA0b8…eB48"', entry);
-    tokens.set(match[1]!.toUpperCase(), getAddress(match[2]!).toLowerCase());
+    if ([...tokens.keys()].some((k) => k.toUpperCase() === match[1]!.toUpperCase())) throw configError(VARIABLES.tokens, "each symbol once (symbols are matched without regard to case)", entry);
+    tokens.set(match[1]!, getAddress(match[2]!).toLowerCase());
   }
   const own = Object.fromEntries(Object.keys(spec.options).map((k) => [k, flags[k]])) as OptionValues;
   return {

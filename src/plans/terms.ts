@@ -171,7 +171,7 @@ export function resolveTermsAddresses(input: TermsInput, tokens: ReadonlyMap<str
   const known = [...tokens.keys()].join(", ");
   const expected = `a token address (0x…) or a symbol of RECUR_TOKENS${known === "" ? "" : ` (${known})`}`;
   if (tokenRaw === undefined) throw configError("--token", expected, undefined);
-  const token = /^0x/i.test(tokenRaw) ? address("--token", tokenRaw, expected) : tokens.get(tokenRaw.toUpperCase());
+  const token = /^0x/i.test(tokenRaw) ? address("--token", tokenRaw, expected) : [...tokens].find(([symbol]) => symbol.toUpperCase() === tokenRaw.toUpperCase())?.[1];
   if (token === undefined) throw configError("--token", expected, tokenRaw);
   const feedRaw = text(input, "feed");
   return { token, feed: feedRaw === undefined ? null : address("--feed", feedRaw, "the price feed's 0x-prefixed 20-byte address") };
