@@ -4,6 +4,7 @@ import { configError } from "../../errors.ts";
 import { chargesReport } from "../../reports/charges.ts";
 import { parseAddress, parseTime } from "../../reports/format.ts";
 import type { Command } from "../command.ts";
+import { isoTime } from "../output.ts";
 import { option, planOption, reportScope, tokensOf } from "./reporting.ts";
 
 const HUMAN = ["time", "plan", "subscriber", "event", "amount", "symbol", "period_index", "reason", "recovery", "tx_hash", "log_index"];
@@ -34,7 +35,7 @@ export const chargesCommand: Command = {
     const report = chargesReport({ store: ctx.store(), tokens, chainId: scope.chainId, now: scope.now, plans, subscriber, since, until });
     const failed = report.charges.filter((c) => c.event === "charge_failed" || c.event === "usage_failed");
     ctx.print({
-      json: { chainId: scope.chainId.toString(), block: scope.block, now: new Date(scope.now * 1000).toISOString(), charges: report.charges },
+      json: { chainId: scope.chainId.toString(), block: scope.block, now: isoTime(scope.now), charges: report.charges },
       columns: ctx.config.csv ? report.columns : report.columns.filter((c) => HUMAN.includes(c.key)),
       rows: report.rows,
       head: [`${report.charges.length} event(s), ${failed.length} failed (${failed.filter((c) => c.recoveredAt !== null).length} recovered inside grace), at block ${scope.block}`],

@@ -2,6 +2,7 @@
 import { plansOf, plansReport } from "../../reports/plans.ts";
 import { parseAddress } from "../../reports/format.ts";
 import type { Command } from "../command.ts";
+import { isoTime } from "../output.ts";
 import { option, reportScope, tokensOf } from "./reporting.ts";
 
 const HUMAN = ["plan", "kind", "status", "terms", "period", "trial_seconds", "grace_seconds", "keeper_fee_bps", "trialing", "active", "past_due", "paused", "cancelled", "expired"];
@@ -19,10 +20,10 @@ export const plansCommand: Command = {
     const tokens = await tokensOf(ctx, scope, plansOf(ctx.store(), owner));
     const report = plansReport({ store: ctx.store(), tokens, chainId: scope.chainId, now: scope.now, owner });
     ctx.print({
-      json: { chainId: scope.chainId.toString(), block: scope.block, now: new Date(scope.now * 1000).toISOString(), plans: report.plans },
+      json: { chainId: scope.chainId.toString(), block: scope.block, now: isoTime(scope.now), plans: report.plans },
       columns: ctx.config.csv ? report.columns : report.columns.filter((c) => HUMAN.includes(c.key)),
       rows: report.rows,
-      head: [`${report.plans.length} plan(s)${owner === null ? "" : ` owned by ${owner}`}, at block ${scope.block} (${new Date(scope.now * 1000).toISOString()})`],
+      head: [`${report.plans.length} plan(s)${owner === null ? "" : ` owned by ${owner}`}, at block ${scope.block} (${isoTime(scope.now)})`],
     });
     return 0;
   },

@@ -4,6 +4,7 @@ import { configError } from "../../errors.ts";
 import { parseStatuses } from "../../reports/status.ts";
 import { subscribersReport } from "../../reports/subscribers.ts";
 import type { Command } from "../command.ts";
+import { isoTime } from "../output.ts";
 import { option, planOption, reportScope, tokensOf } from "./reporting.ts";
 
 const HUMAN = ["subscriber", "status", "ref", "started_at", "periods_paid", "total_paid", "symbol", "next_charge_at", "outcome"];
@@ -27,10 +28,10 @@ export const subscribersCommand: Command = {
     const token = (await tokensOf(ctx, scope, [plan])).get(plan.token.toLowerCase())!;
     const report = await subscribersReport({ store: ctx.store(), rpc: ctx.rpc, chainId: scope.chainId, block: scope.block, now: scope.now, plan, token, statuses, ref });
     ctx.print({
-      json: { chainId: scope.chainId.toString(), block: scope.block, now: new Date(scope.now * 1000).toISOString(), plan: plan.address, subscribers: report.subscribers },
+      json: { chainId: scope.chainId.toString(), block: scope.block, now: isoTime(scope.now), plan: plan.address, subscribers: report.subscribers },
       columns: ctx.config.csv ? report.columns : report.columns.filter((c) => HUMAN.includes(c.key)),
       rows: report.rows,
-      head: [`plan ${plan.address}: ${report.subscribers.length} subscriber(s), at block ${scope.block} (${new Date(scope.now * 1000).toISOString()})`],
+      head: [`plan ${plan.address}: ${report.subscribers.length} subscriber(s), at block ${scope.block} (${isoTime(scope.now)})`],
     });
     return 0;
   },
