@@ -119,7 +119,11 @@ export async function revenueReport(input: RevenueInput) {
   const horizon = now + input.atRiskDays * 86_400;
   const due = store.reportDueBy(addresses, now, horizon);
   const duePerPlan = new Map<string, { subscriber: string; nextChargeAt: number }[]>();
-  for (const d of due) duePerPlan.set(d.plan, [...(duePerPlan.get(d.plan) ?? []), d]);
+  for (const d of due) {
+    const list = duePerPlan.get(d.plan);
+    if (list === undefined) duePerPlan.set(d.plan, [d]);
+    else list.push(d);
+  }
   const risk = new Map<string, { c: Currency; amount: bigint; count: number; reasons: Map<string, { count: number; amount: bigint }> }>();
   const atRiskItems = [];
   for (const [address, list] of duePerPlan) {
