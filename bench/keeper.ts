@@ -11,7 +11,7 @@
 // and sent as raw transactions in JSON-RPC batches while automine is off, then mined 1,000
 // subscribers per block. Only gas money is conjured (hardhat_setBalance).
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -26,10 +26,11 @@ import { PLAN_RETIRED } from "../src/chain/abi.ts";
 import { Store } from "../src/index/store.ts";
 import { startProxy } from "./lib/proxy.ts";
 import { CHAIN_ID, hex, rpc, rpcMany, sign, walletsFor } from "./lib/rpc.ts";
+import { benchScale, writeResults } from "./lib/results.ts";
 import type { CountingProxy } from "./lib/proxy.ts";
 
 /** `--scale N` or RECUR_BENCH_SCALE: N × 1,000 subscriptions per plan, N × 100 of them due. */
-const SCALE = benchScale(process.argv.slice(2), process.env.RECUR_BENCH_SCALE);
+const SCALE = benchScale(process.argv.slice(2), process.env.RECUR_BENCH_SCALE, { min: 1, max: 100, integer: true });
 const PLAN_COUNT = 10;
 const PER_PLAN = 1_000 * SCALE;
 const DUE_PER_PLAN = 100 * SCALE;
@@ -443,13 +444,8 @@ try {
     targets: { ...targets, ...limits, met },
   };
   // One entry per scale: a run replaces its own scale's figures and keeps the others'.
-  mkdirSync(path.join(here, "results"), { recursive: true });
-  const file = path.join(here, "results", "keeper.json");
-  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>) : {};
   // Before --scale the file held one run at scale 1 at its top level.
-  const byScale = (previous.byScale ?? ("scenario" in previous ? { "1": previous } : {})) as Record<string, unknown>;
-  byScale[String(SCALE)] = { scale: SCALE, ...results };
-  writeFileSync(file, JSON.stringify({ byScale }, null, 2) + "\n");
+  writeResults("keeper", SCALE, results, (previous) => ("scenario" in previous ? { "1": previous } : undefined));
   console.log(`\nwrote bench/results/keeper.json (scale ${SCALE}); targets ${met ? "met" : "NOT met"}`);
   if (!met) exitCode = 1;
 } catch (error) {
@@ -462,18 +458,6 @@ try {
 }
 process.exitCode = exitCode;
 
-/** The scale from `--scale N` (or `--scale=N`), else RECUR_BENCH_SCALE, else 1: an integer in [1, 100]. */
-function benchScale(argv: string[], env: string | undefined): number {
-  const i = argv.findIndex((a) => a === "--scale" || a.startsWith("--scale="));
-  const raw = i < 0 ? env : argv[i]!.startsWith("--scale=") ? argv[i]!.slice("--scale=".length) : argv[i + 1];
-  if (raw === undefined || raw === "") return 1;
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < 1 || n > 100) {
-    console.error(`bench: --scale (RECUR_BENCH_SCALE): expected an integer in [1, 100], got ${JSON.stringify(raw)}`);
-    process.exit(1);
-  }
-  return n;
-}
 
 /** Runs `fn` with automine on for a moment (setup runs with it off). */
 async function withAutomine<T>(n: Node, fn: () => Promise<T>): Promise<T> {

@@ -27,7 +27,7 @@
 // the maximum, as a store that indexed two years would have left it.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -49,8 +49,9 @@ import { accountKey, accounts, deploy, ROOT, startNode } from "../test/keeper/su
 import type { Node } from "../test/keeper/support/chain.ts";
 import { GRACE, PERIOD, PRICE, terms } from "../test/keeper/support/scenario.ts";
 import { CHAIN_ID, hex, rpc, rpcMany, sign, walletsFor } from "./lib/rpc.ts";
+import { benchScale, writeResults } from "./lib/results.ts";
 
-const SCALE = benchScale(process.argv.slice(2), process.env.RECUR_BENCH_SCALE);
+const SCALE = benchScale(process.argv.slice(2), process.env.RECUR_BENCH_SCALE, { min: 0.01, max: 1, integer: false });
 const SUBSCRIPTIONS = Math.round(100_000 * SCALE);
 const CHARGE_EVENTS = Math.round(1_000_000 * SCALE);
 const FIXED_PLANS = 10; // plan 1 of them USD-priced
@@ -652,12 +653,7 @@ try {
     targets: { reportUnderMs: TARGET_REPORT_MS, measuredOn: "process wall time, median of 3", met, over: over.map((x) => ({ name: x.name, processMs: x.processMs, inProcessMs: x.inProcessMs })) },
     peakRssMb: peakRss,
   };
-  mkdirSync(path.join(here, "results"), { recursive: true });
-  const file = path.join(here, "results", "merchant.json");
-  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as { byScale?: Record<string, unknown> }) : {};
-  const byScale = previous.byScale ?? {};
-  byScale[String(SCALE)] = { scale: SCALE, ...results };
-  writeFileSync(file, JSON.stringify({ byScale }, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v), 2) + "\n");
+  writeResults("merchant", SCALE, results);
   console.log(`\nwrote bench/results/merchant.json (scale ${SCALE}); target ${met ? "met" : "NOT met"}`);
   if (!met) exitCode = 1;
 } catch (error) {
@@ -669,15 +665,3 @@ try {
 }
 process.exitCode = exitCode;
 
-/** The scale from `--scale X` (or `--scale=X`), else RECUR_BENCH_SCALE, else 1: a number in [0.01, 1]. */
-function benchScale(argv: string[], env: string | undefined): number {
-  const i = argv.findIndex((a) => a === "--scale" || a.startsWith("--scale="));
-  const raw = i < 0 ? env : argv[i]!.startsWith("--scale=") ? argv[i]!.slice("--scale=".length) : argv[i + 1];
-  if (raw === undefined || raw === "") return 1;
-  const n = Number(raw);
-  if (!/^\d+(\.\d+)?$/.test(raw) || n < 0.01 || n > 1) {
-    console.error(`bench: --scale (RECUR_BENCH_SCALE): expected a number in [0.01, 1], got ${JSON.stringify(raw)}`);
-    process.exit(1);
-  }
-  return n;
-}
