@@ -602,7 +602,7 @@ async function main(): Promise<void> {
       });
     const io = { stdout: sink(out) as never, stderr: sink(err) as never, signal: new AbortController().signal };
     const env = { ...keeperEnv, RECUR_PRIVATE_KEY: merchantKey, RECUR_USAGE_JOURNAL: path.join(storeDir, "usage.sqlite"), RECUR_LOG_LEVEL: "warn" };
-    const code = await keeperMain(["usage", "--plan", meteredAddress, "--file", file], env, io);
+    const code = await keeperMain(["usage", "--plan", meteredAddress, "--file", file, "--yes"], env, io);
     line(when, "merchant", `recur usage ${path.basename(file)} (${GINA.name}: ${usage} ${symbol})`, "");
     if (code !== 0) {
       for (const text of err) {

@@ -79,6 +79,32 @@ export interface Context {
   err(line: string): void;
 }
 
+/** Prints what will be sent (to stderr) and asks on stdin, unless `yes`. Without a terminal to ask on,
+ * or when stdout is for a program (`machine`: --json, --csv), only --yes sends. True to send. */
+export async function askToSend(io: Io, options: { yes: boolean; machine: boolean }, lines: readonly string[]): Promise<boolean> {
+  for (const line of lines) io.stderr.write(`${line}\n`);
+  if (options.yes) return true;
+  if (io.stdin === undefined || options.machine) {
+    io.stderr.write("recur: not sent: pass --yes to send without asking\n");
+    return false;
+  }
+  const rl = createInterface({ input: io.stdin, output: io.stderr, terminal: false });
+  try {
+    io.stderr.write("Send? [y/N] ");
+    const answer = await new Promise<string>((resolve) => {
+      rl.once("line", resolve);
+      rl.once("close", () => resolve(""));
+    });
+    // A piped answer is not echoed: end the prompt's line before anything else is written.
+    if ((io.stdin as { isTTY?: boolean }).isTTY !== true) io.stderr.write("\n");
+    const yes = /^\s*y(es)?\s*$/i.test(answer);
+    if (!yes) io.stderr.write("recur: not sent\n");
+    return yes;
+  } finally {
+    rl.close();
+  }
+}
+
 export function createContext(config: CommandConfig, values: OptionValues, io: Io, rpc: Rpc, log: Logger): Context & { close(): void } {
   let store: Store | undefined;
   let journal: Store | undefined;
@@ -117,29 +143,7 @@ export function createContext(config: CommandConfig, values: OptionValues, io: I
       }
       return wallet;
     },
-    async confirm(lines) {
-      for (const line of lines) io.stderr.write(`${line}\n`);
-      if (config.yes) return true;
-      if (io.stdin === undefined || config.json || config.csv) {
-        io.stderr.write("recur: not sent: pass --yes to send without asking\n");
-        return false;
-      }
-      const rl = createInterface({ input: io.stdin, output: io.stderr, terminal: false });
-      try {
-        io.stderr.write("Send? [y/N] ");
-        const answer = await new Promise<string>((resolve) => {
-          rl.once("line", resolve);
-          rl.once("close", () => resolve(""));
-        });
-        // A piped answer is not echoed: end the prompt's line before anything else is written.
-        if ((io.stdin as { isTTY?: boolean }).isTTY !== true) io.stderr.write("\n");
-        const yes = /^\s*y(es)?\s*$/i.test(answer);
-        if (!yes) io.stderr.write("recur: not sent\n");
-        return yes;
-      } finally {
-        rl.close();
-      }
-    },
+    confirm: (lines) => askToSend(io, { yes: config.yes, machine: config.json || config.csv }, lines),
     async send(to, data, what) {
       const signer = await ctx.wallet();
       if (sender === undefined) {

@@ -63,6 +63,8 @@ export interface UsageConfig extends BaseConfig {
   readonly filePath: string;
   /** The transaction journal of `usage` (a Store file; only its txs table is used). */
   readonly journalPath: string;
+  /** Send without asking. */
+  readonly yes: boolean;
 }
 
 export type Config = KeeperConfig | UsageConfig;
@@ -105,10 +107,11 @@ type Name = keyof typeof VARIABLES;
 
 export const USAGE = `usage: recur run [--once] [--dry-run] [options]
        recur status [--json] [options]
-       recur usage --plan ADDRESS --file FILE.csv|FILE.json [--dry-run] [--json] [options]
+       recur usage --plan ADDRESS --file FILE.csv|FILE.json [--dry-run] [--yes] [--json] [options]
 The usage command bills a metered plan's ended cycles from a file (columns subscriber,usage,usageRef),
 as the plan's owner or a reporter: every row is checked on-chain first, and nothing is sent unless all
-of them can be billed now. Exit 0 all billed; 1 bad input or rows that cannot be billed (nothing sent);
+of them can be billed now; it then shows what it will bill and asks (--yes: send without asking; with
+--json it never asks). Exit 0 all billed; 1 bad input, rows that cannot be billed, or not confirmed (nothing sent);
 2 a failure while sending, or rows that failed on-chain. It needs no factory. See docs/USAGE-BILLING.md.
   --plan ADDRESS           (usage) the metered plan to bill
   --file FILE              (usage) the usage file: .csv with a header line, or .json (an array of rows)
@@ -217,6 +220,7 @@ function readArgs(argv: readonly string[], extra: Record<string, { type: "string
         "env-file": { type: "string" },
         plan: { type: "string" },
         file: { type: "string" },
+        yes: { type: "boolean" },
         ...extra,
       },
     });
@@ -325,13 +329,14 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
     for (const flag of ["plan", "file", "journal"] as const) {
       if (parsed.values[flag] !== undefined) throw configError("arguments", `--${flag} only with the usage command`, `--${flag}`);
     }
+    if (parsed.values.yes === true) throw configError("arguments", "--yes only with usage and the merchants' commands (the keeper never asks)", "--yes");
   } else if (parsed.values.once === true) {
     throw configError("arguments", "--once only with the run command (usage always runs once)", "--once");
   }
   const value = sourcesOf(parsed, env, cwd);
   const rpc = rpcOf(value);
   // The factory is read only by run and status: usage names its plan instead.
-  let usage: { plan: string; file: string; filePath: string; journalPath: string } | undefined;
+  let usage: { plan: string; file: string; filePath: string; journalPath: string; yes: boolean } | undefined;
   let factory = { factory: "", factoryBlock: 0n };
   if (command === "usage") {
     const plan = parsed.values.plan;
@@ -340,7 +345,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
     const filePath = typeof file !== "string" ? "" : path.resolve(cwd, file);
     if (typeof file !== "string" || !existsSync(filePath) || !statSync(filePath).isFile()) throw configError("--file", "an existing .csv or .json usage file", file === undefined ? undefined : String(file));
     if (!/\.(csv|json)$/i.test(file)) throw configError("--file", "a file named *.csv or *.json (the name says the format)", file);
-    usage = { plan: getAddress(plan).toLowerCase(), file, filePath, journalPath: value("journal") ?? `${cwd}/recur-usage.sqlite` };
+    usage = { plan: getAddress(plan).toLowerCase(), file, filePath, journalPath: value("journal") ?? `${cwd}/recur-usage.sqlite`, yes: parsed.values.yes === true };
   } else {
     factory = factoryOf(value);
   }

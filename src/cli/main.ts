@@ -13,7 +13,7 @@ import type { Config, KeeperConfig, UsageConfig } from "./config.ts";
 import { describeConfig, parseCommandConfig, parseConfig, USAGE } from "./config.ts";
 import type { CommandConfig, OptionValues } from "./config.ts";
 import type { Command, Io } from "./command.ts";
-import { createContext } from "./command.ts";
+import { askToSend, createContext } from "./command.ts";
 import { COMMANDS, findCommand } from "./commands/index.ts";
 import { errorMessage, KeeperError } from "../errors.ts";
 import { createLogger } from "../log.ts";
@@ -200,6 +200,7 @@ async function usage(config: UsageConfig, io: Io): Promise<number> {
         json: config.json,
         out: (line) => void io.stdout.write(`${line}\n`),
         err,
+        confirm: (lines) => askToSend(io, { yes: config.yes, machine: config.json }, lines),
       },
       { plan: config.plan, file: config.file, rows: parsed.rows, dryRun: config.dryRun },
     );

@@ -506,6 +506,8 @@ export interface UsageDeps {
   out: (line: string) => void;
   /** Writes one line to stderr (each row that cannot be billed, each failure). */
   err: (line: string) => void;
+  /** Shows what will be sent and asks (unless --yes); false: nothing is sent. */
+  confirm: (lines: readonly string[]) => Promise<boolean>;
 }
 
 export interface UsageInput {
@@ -593,6 +595,11 @@ export async function billUsage(deps: UsageDeps, input: UsageInput): Promise<num
     return finish(0);
   }
 
+  const asked = [
+    `bill ${checks.length} row${checks.length === 1 ? "" : "s"} of ${input.file} on plan ${address(input.plan)} in chargeUsageMany batches of at most ${deps.batchSize}:`,
+    `  usage ${expected.usage}, from credits ${expected.fromCredits}, pulled from the subscribers ${expected.pulled} (token base units)`,
+  ];
+  if (!(await deps.confirm(asked))) return finish(1);
   const submission = await submitUsage({ rpc, sender: sender!, log, batchSize: deps.batchSize }, input.plan, input.rows, head);
   const billed = submission.billed;
   const totals = { usage: total(billed, (b) => b.row.usage), fromCredits: total(billed, (b) => b.fromCredits), pulled: total(billed, (b) => b.pulled) };

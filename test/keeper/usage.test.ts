@@ -102,7 +102,7 @@ describe("keeper usage (end to end)", function () {
     // line and a quoted text reference with a comma in it are fine.
     const file = write(dir, "usage.csv", `subscriber,usage,usageRef\n${a},3000000,inv-001\n\n${b},20000000,${HEX_REF}\n${c},0,"march, 2026"\n`);
 
-    const result = await runKeeper(["usage", "--plan", m.planAddress, "--file", file], usageEnv(node, dir));
+    const result = await runKeeper(["usage", "--plan", m.planAddress, "--file", file, "--yes"], usageEnv(node, dir));
     expect(result.code, detail(result)).to.equal(0);
     expect(errorLines(result), detail(result)).to.deep.equal([]);
     expect(result.stdout).to.include("billed 3 of 3 rows: usage 23000000, from credits 8000000, pulled 15000000");
@@ -129,6 +129,30 @@ describe("keeper usage (end to end)", function () {
     expect(await nonceOf(node, REPORTER)).to.equal(1);
   });
 
+  it("shows what it will bill and asks first: without --yes nothing is sent unless the answer is yes", async () => {
+    const { node } = nodes;
+    const dir = tmp();
+    const m = await meteredSetUp(node, dir, 1);
+    const [a] = m.due.map((w) => w.address) as [string];
+    const file = write(dir, "usage.csv", `subscriber,usage\n${a},3000000\n`);
+    for (const answer of [undefined, "n\n"]) {
+      const refused = await runKeeper(["usage", "--plan", m.planAddress, "--file", file], usageEnv(node, dir), answer === undefined ? {} : { stdin: answer });
+      expect(refused.code, detail(refused)).to.equal(1);
+      expect(refused.stderr).to.include(`bill 1 row of ${file} on plan`);
+      expect(refused.stderr).to.include("usage 3000000, from credits 3000000, pulled from the subscribers 0");
+      expect(errorLines(refused)).to.deep.equal(["recur: not sent"]);
+    }
+    // --json is for programs: it never waits for an answer.
+    const json = await runKeeper(["usage", "--plan", m.planAddress, "--file", file, "--json"], usageEnv(node, dir), { stdin: "y\n" });
+    expect(json.code, detail(json)).to.equal(1);
+    expect(errorLines(json)).to.deep.equal(["recur: not sent: pass --yes to send without asking"]);
+    expect(await nonceOf(node, REPORTER)).to.equal(0);
+    const yes = await runKeeper(["usage", "--plan", m.planAddress, "--file", file], usageEnv(node, dir), { stdin: "y\n" });
+    expect(yes.code, detail(yes)).to.equal(0);
+    expect(yes.stdout).to.include("billed 1 of 1 rows");
+    expect(await nonceOf(node, REPORTER)).to.equal(1);
+  });
+
   it("refuses a file with an unknown subscriber, a row over the cap and a cycle not ended: each row reported, nothing sent", async () => {
     const { node } = nodes;
     const dir = tmp();
@@ -142,7 +166,7 @@ describe("keeper usage (end to end)", function () {
     const before = await snapshot(m, who);
     const block = await node.provider.getBlockNumber();
 
-    const result = await runKeeper(["usage", "--plan", m.planAddress, "--file", file], usageEnv(node, dir));
+    const result = await runKeeper(["usage", "--plan", m.planAddress, "--file", file, "--yes"], usageEnv(node, dir));
     expect(result.code, detail(result)).to.equal(1);
     expect(errorLines(result), detail(result)).to.deep.equal([
       `recur: ${file}:3: ${stranger} usage 2000: NotSubscribed (unknown subscriber: no subscription on this plan)`,
@@ -188,12 +212,12 @@ describe("keeper usage (end to end)", function () {
     const m = await meteredSetUp(node, dir, 2);
     const [a, b] = m.due.map((w) => w.address) as [string, string];
     const file = write(dir, "usage.csv", `subscriber,usage\n${a},6000000\n${b},2000000\n`);
-    const first = await runKeeper(["usage", "--plan", m.planAddress, "--file", file], usageEnv(node, dir));
+    const first = await runKeeper(["usage", "--plan", m.planAddress, "--file", file, "--yes"], usageEnv(node, dir));
     expect(first.code, detail(first)).to.equal(0);
     const billed = await snapshot(m, [a, b]);
     const nonce = await nonceOf(node, REPORTER);
 
-    const again = await runKeeper(["usage", "--plan", m.planAddress, "--file", file], usageEnv(node, dir));
+    const again = await runKeeper(["usage", "--plan", m.planAddress, "--file", file, "--yes"], usageEnv(node, dir));
     expect(again.code, detail(again)).to.equal(1);
     const lines = errorLines(again);
     expect(lines, detail(again)).to.have.length(3);
@@ -214,7 +238,7 @@ describe("keeper usage (end to end)", function () {
     const file = write(dir, "usage.json", JSON.stringify([{ subscriber: a, usage: "12000000", usageRef: "order-7" }, { subscriber: b.toLowerCase(), usage: 4000000 }]));
     const before = await snapshot(m, [a, b]);
 
-    const result = await runKeeper(["usage", "--plan", m.planAddress, "--file", file, "--json"], usageEnv(node, dir));
+    const result = await runKeeper(["usage", "--plan", m.planAddress, "--file", file, "--json", "--yes"], usageEnv(node, dir));
     expect(result.code, detail(result)).to.equal(0);
     const report = JSON.parse(result.stdout.trim()) as {
       exitCode: number;
@@ -247,7 +271,7 @@ describe("keeper usage (end to end)", function () {
     const file = write(dir, "usage.csv", `subscriber,usage\n${m.due[0]!.address},1000\n`);
     const stranger = new Wallet(STRANGER_KEY).address;
     const before = await snapshot(m, [m.due[0]!.address]);
-    const result = await runKeeper(["usage", "--plan", m.planAddress, "--file", file], usageEnv(node, dir, { RECUR_PRIVATE_KEY: STRANGER_KEY }));
+    const result = await runKeeper(["usage", "--plan", m.planAddress, "--file", file, "--yes"], usageEnv(node, dir, { RECUR_PRIVATE_KEY: STRANGER_KEY }));
     expect(result.code, detail(result)).to.equal(1);
     expect(result.stderr, detail(result)).to.equal(
       `recur: RECUR_PRIVATE_KEY: expected the key of the plan's owner or of a reporter it authorized (setReporter), got the key of ${stranger}, which may not bill usage on ${m.planAddress}\n`,
@@ -263,13 +287,13 @@ describe("keeper usage (end to end)", function () {
     const m = await meteredSetUp(node, dir, 1);
     const file = write(dir, "usage.csv", `subscriber,usage\n${m.due[0]!.address},1000\n`);
     const fixed = String(m.s.plans[0]!.target);
-    const result = await runKeeper(["usage", "--plan", fixed, "--file", file], usageEnv(node, dir));
+    const result = await runKeeper(["usage", "--plan", fixed, "--file", file, "--yes"], usageEnv(node, dir));
     expect(result.code, detail(result)).to.equal(1);
     expect(result.stderr).to.equal(
       `recur: --plan: expected a metered plan (billingMode() = 1), got ${fixed}, a fixed-price plan (billingMode() = 0; the keeper's run charges it)\n`,
     );
     const account = Wallet.createRandom().address;
-    const none = await runKeeper(["usage", "--plan", account, "--file", file], usageEnv(node, dir));
+    const none = await runKeeper(["usage", "--plan", account, "--file", file, "--yes"], usageEnv(node, dir));
     expect(none.code, detail(none)).to.equal(1);
     expect(none.stderr).to.equal(`recur: --plan: expected a metered plan (billingMode() = 1), got ${account}, which does not answer billingMode() (not a Recur plan on this chain?)\n`);
     expect(await nonceOf(node, REPORTER)).to.equal(0);
@@ -284,7 +308,7 @@ describe("keeper usage (end to end)", function () {
     const before = await snapshot(m, [a.address, b.address]);
     await node.send("evm_setAutomine", [false]);
     try {
-      const keeper = startKeeper(["usage", "--plan", m.planAddress, "--file", file], usageEnv(node, dir));
+      const keeper = startKeeper(["usage", "--plan", m.planAddress, "--file", file, "--yes"], usageEnv(node, dir));
       // Once the keeper's transaction waits in the mempool, b revokes its allowance with a higher tip, so
       // its transaction goes first in the block.
       const pending = async () => ((await node.send("eth_getBlockByNumber", ["pending", false])) as { transactions: string[] }).transactions.length;
@@ -352,7 +376,7 @@ describe("keeper usage: a malformed file (binary, no node needed)", function () 
   async function refused(name: string, text: string): Promise<{ file: string; lines: string[] }> {
     const dir = tmp();
     const file = write(dir, name, text);
-    const result = await runKeeper(["usage", "--plan", PLAN, "--file", file], usageEnv(nowhere, dir));
+    const result = await runKeeper(["usage", "--plan", PLAN, "--file", file, "--yes"], usageEnv(nowhere, dir));
     expect(result.code, detail(result)).to.equal(1);
     expect(result.stdout, detail(result)).to.equal("");
     expect(result.stderr.endsWith("\n")).to.equal(true);
