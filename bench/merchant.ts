@@ -172,7 +172,7 @@ function lifeOf(plan: PlanSpec, subscriber: string, start: number, end: number, 
   }
   const row: SubscriptionRow = {
     plan: plan.address, subscriber, state: "live", nextChargeAt: next, maxAmount: plan.maxAmount, periodsPaid: paid, lastReason, ref,
-    startedAt: start, trial: false, totalPaid: total, pausedAt: 0, cancelledBy: null, endedAt: 0, blocked: false,
+    startedAt: start, trial: false, totalPaid: total, pausedAt: 0, cancelledBy: null, endedAt: 0, blocked: false, beforeRetirement: false,
   };
   if (!stopped && cancelAt <= end) {
     emit("cancelled", cancelAt, { data: { by: subscriber, paidThrough: String(next) } });

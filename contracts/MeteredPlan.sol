@@ -335,7 +335,8 @@ contract MeteredPlan is IMeteredPlan, PlanCore {
     {
         fromCredits = usage < credits ? usage : credits;
         pulled = usage - fromCredits;
-        reason = BillingMath.chargeReason(word, block.timestamp, GRACE_PERIOD, _retiredFor(word.nextChargeAt()), 0);
+        bool retired = _retiredFor(word.nextChargeAt(), word.flags());
+        reason = BillingMath.chargeReason(word, block.timestamp, GRACE_PERIOD, retired, 0);
         if (reason != ChargeReason.Ok) return (reason, fromCredits, pulled);
         if (usage > PER_CYCLE_CAP) return (ChargeReason.UsageAboveCap, fromCredits, pulled);
         if (pulled > _limitOf(subscriber, word)) reason = ChargeReason.MaxAmountExceeded;
@@ -359,10 +360,11 @@ contract MeteredPlan is IMeteredPlan, PlanCore {
         return 0;
     }
 
-    /// @dev The word after billing the cycle in `word`: one period on (anchored), and the kept-limits flag
-    /// cleared once no limit is kept for the cycle that is now waiting.
+    /// @dev The word after billing the cycle in `word`: one period on (anchored), the before-retirement mark
+    /// cleared, and the kept-limits flag cleared once no limit is kept for the cycle that is now waiting.
     function _afterBill(address subscriber, uint256 word) internal view returns (uint256 billed) {
-        billed = _afterCharge(word);
+        // The cycle billed is over: the next one started at its end, after any retirement.
+        billed = _afterCharge(word) & ~(uint256(BillingMath.FLAG_BEFORE_RETIREMENT) << PackedSubscription.FLAGS_SHIFT);
         if (word.flags() & BillingMath.FLAG_LIMITS != 0
             && _keptLimit(_cycleLimits[subscriber], billed.periodsPaid()) == 0) {
             billed &= ~(uint256(BillingMath.FLAG_LIMITS) << PackedSubscription.FLAGS_SHIFT);
@@ -398,15 +400,29 @@ contract MeteredPlan is IMeteredPlan, PlanCore {
     }
 
     /// @dev Retirement stops new cycles: a cycle that had started by then (its end less one period is
-    /// before the retirement) can still be billed inside its grace window; the ones after cannot.
-    function _retiredFor(uint256 dueAt) internal view override returns (bool) {
-        return _status == PlanStatus.Retired && dueAt >= uint256(_retiredAt) + PERIOD;
+    /// before the retirement, or it is marked `FLAG_BEFORE_RETIREMENT`) can still be billed inside its grace
+    /// window; the ones after cannot.
+    function _retiredFor(uint256 dueAt, uint256 flags) internal view override returns (bool) {
+        return _status == PlanStatus.Retired && dueAt >= uint256(_retiredAt) + PERIOD
+            && flags & BillingMath.FLAG_BEFORE_RETIREMENT == 0;
+    }
+
+    /// @dev A pause freezes the running cycle, and its end moves by the paused time: when the plan was
+    /// retired during the pause, the cycle (which had started before the retirement) is marked so that the
+    /// move does not make it look like a cycle started after the retirement.
+    function _unpause(Subscription memory sub) internal view override {
+        if (_status == PlanStatus.Retired && !_retiredFor(sub.nextChargeAt, sub.flags)) {
+            sub.flags |= BillingMath.FLAG_BEFORE_RETIREMENT;
+        }
+        super._unpause(sub);
     }
 
     /// @dev As for every plan, except that on a retired plan a subscription whose waiting cycle started
     /// after the retirement is over (`Expired`) at once: no cycle of it will ever be billed.
     function _statusOf(Subscription memory sub) internal view override returns (SubscriptionStatus current) {
         current = super._statusOf(sub);
-        if (current == SubscriptionStatus.Active && _retiredFor(sub.nextChargeAt)) current = SubscriptionStatus.Expired;
+        if (current == SubscriptionStatus.Active && _retiredFor(sub.nextChargeAt, sub.flags)) {
+            current = SubscriptionStatus.Expired;
+        }
     }
 }

@@ -214,8 +214,7 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
         if (current != SubscriptionStatus.Paused) revert InvalidSubscriptionStatus(subscriber, current);
         if (sub.flags & BillingMath.FLAG_BLOCKED != 0) revert SubscriberBlocked(subscriber);
         uint256 pausedFor = block.timestamp - sub.pausedAt;
-        sub.nextChargeAt = uint40(BillingMath.shiftedForPause(sub.nextChargeAt, sub.pausedAt, block.timestamp));
-        sub.pausedAt = 0;
+        _unpause(sub);
         _store(subscriber, sub);
         emit Resumed(subscriber, sub.nextChargeAt, pausedFor);
     }
@@ -296,7 +295,7 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
         SubscriptionStatus current = _statusOf(sub);
         bool scheduled = current == SubscriptionStatus.Trialing || current == SubscriptionStatus.Active
             || current == SubscriptionStatus.PastDue;
-        return scheduled && !_retiredFor(sub.nextChargeAt) ? sub.nextChargeAt : 0;
+        return scheduled && !_retiredFor(sub.nextChargeAt, sub.flags) ? sub.nextChargeAt : 0;
     }
 
     /// @inheritdoc IPlanCore
@@ -373,11 +372,20 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
         sub.maxAmount = newMax;
     }
 
-    /// @dev Whether the plan's retirement stops the charge due at `dueAt`: on a fixed plan every charge
-    /// after retirement; a metered plan still bills the cycles that had started by then.
-    function _retiredFor(uint256 dueAt) internal view virtual returns (bool) {
+    /// @dev Whether the plan's retirement stops the charge due at `dueAt` of a subscription with `flags`: on
+    /// a fixed plan every charge after retirement; a metered plan still bills the cycles that had started
+    /// by then.
+    function _retiredFor(uint256 dueAt, uint256 flags) internal view virtual returns (bool) {
         dueAt; // every due time alike
+        flags;
         return _status == PlanStatus.Retired;
+    }
+
+    /// @dev Ends `sub`'s pause (on resume, or on cancel while paused): the schedule shifts by the paused time,
+    /// so the unused part of the period paid before the pause is kept.
+    function _unpause(Subscription memory sub) internal view virtual {
+        sub.nextChargeAt = uint40(BillingMath.shiftedForPause(sub.nextChargeAt, sub.pausedAt, block.timestamp));
+        sub.pausedAt = 0;
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -443,10 +451,7 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
             || current == SubscriptionStatus.Expired) {
             revert InvalidSubscriptionStatus(subscriber, current);
         }
-        if (sub.pausedAt != 0) {
-            sub.nextChargeAt = uint40(BillingMath.shiftedForPause(sub.nextChargeAt, sub.pausedAt, block.timestamp));
-            sub.pausedAt = 0;
-        }
+        if (sub.pausedAt != 0) _unpause(sub);
         sub.flags |= BillingMath.FLAG_CANCELLED;
         _store(subscriber, sub);
         // An authorization the subscriber signed and nobody submitted yet must not revive the subscription.
@@ -507,7 +512,7 @@ abstract contract PlanCore is IPlanCore, Ownable2Step, ReentrancyGuardTransient,
 
     /// @dev The status of `sub` on this plan now.
     function _statusOf(Subscription memory sub) internal view virtual returns (SubscriptionStatus) {
-        return BillingMath.statusOf(sub, block.timestamp, GRACE_PERIOD, _retiredFor(sub.nextChargeAt));
+        return BillingMath.statusOf(sub, block.timestamp, GRACE_PERIOD, _retiredFor(sub.nextChargeAt, sub.flags));
     }
 
     /// @dev Whether `subscriber`'s allowance to this plan and balance each cover `amount`: `Ok`,

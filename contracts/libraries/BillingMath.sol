@@ -24,6 +24,10 @@ library BillingMath {
     /// @notice `Subscription.flags` bit, metered plans: the subscriber lowered their max amount while a
     /// cycle was running or waiting for its bill, and that cycle's higher limit is kept in a second slot.
     uint8 internal constant FLAG_LIMITS = 32;
+    /// @notice `Subscription.flags` bit, metered plans: the cycle waiting for its bill started before the plan
+    /// was retired, though a pause across the retirement moved its start past it (set when the pause ends,
+    /// cleared when the cycle is billed), so it stays billable.
+    uint8 internal constant FLAG_BEFORE_RETIREMENT = 64;
     /// @notice Basis points in one whole.
     uint256 internal constant BPS = 10_000;
 

@@ -12,7 +12,7 @@
 // and doubles back after light pages, never above RECUR_LOG_RANGE. Memory is bounded by the page.
 import type { Result } from "ethers";
 
-import { factoryInterface, PLAN_EVENT_TOPICS, parsePlanEvent, reasonName } from "../chain/abi.ts";
+import { BILLING_METERED, factoryInterface, PLAN_EVENT_TOPICS, PLAN_RETIRED, parsePlanEvent, reasonName } from "../chain/abi.ts";
 import { errorMessage, KeeperError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { RpcError } from "../chain/rpc.ts";
@@ -350,6 +350,8 @@ function applyEvent(store: Store, log: StoredLog, record: boolean): void {
         cancelledBy: null,
         endedAt: 0,
         blocked: store.isBlocked(plan, subscriber),
+        // A sign-up needs an active plan: no cycle of it started before a retirement.
+        beforeRetirement: false,
       });
       return;
     }
@@ -368,7 +370,10 @@ function applyEvent(store: Store, log: StoredLog, record: boolean): void {
         ref: String(a.usageRef), data: { nextChargeAt: str(a.nextChargeAt) },
       });
       if (current !== undefined) {
-        put({ ...current, nextChargeAt: Number(a.nextChargeAt), periodsPaid: Number(a.cycleIndex) + 1, lastReason: null, totalPaid: current.totalPaid + (fresh ? pulled : 0n) });
+        put({
+          ...current, nextChargeAt: Number(a.nextChargeAt), periodsPaid: Number(a.cycleIndex) + 1, lastReason: null,
+          totalPaid: current.totalPaid + (fresh ? pulled : 0n), beforeRetirement: false,
+        });
       }
       return;
     }
@@ -386,7 +391,12 @@ function applyEvent(store: Store, log: StoredLog, record: boolean): void {
     }
     case "Cancelled":
       activity("cancelled", plan, subscriber, { data: { by: str(a.by), paidThrough: str(a.paidThrough) } });
-      if (current !== undefined) put({ ...current, state: "cancelled", nextChargeAt: Number(a.paidThrough), cancelledBy: str(a.by), endedAt: log.blockTime, pausedAt: 0 });
+      if (current !== undefined) {
+        put({
+          ...current, state: "cancelled", nextChargeAt: Number(a.paidThrough), cancelledBy: str(a.by), endedAt: log.blockTime, pausedAt: 0,
+          beforeRetirement: unpausedBeforeRetirement(store, plan, current),
+        });
+      }
       return;
     case "Paused":
       activity("paused", plan, subscriber, { data: { pausedAt: str(a.pausedAt) } });
@@ -394,7 +404,9 @@ function applyEvent(store: Store, log: StoredLog, record: boolean): void {
       return;
     case "Resumed":
       activity("resumed", plan, subscriber, { data: { nextChargeAt: str(a.nextChargeAt), pausedFor: str(a.pausedFor) } });
-      if (current !== undefined) put({ ...current, state: "live", nextChargeAt: Number(a.nextChargeAt), pausedAt: 0 });
+      if (current !== undefined) {
+        put({ ...current, state: "live", nextChargeAt: Number(a.nextChargeAt), pausedAt: 0, beforeRetirement: unpausedBeforeRetirement(store, plan, current) });
+      }
       return;
     case "MaxAmountUpdated":
       activity("max_amount_updated", plan, subscriber, { data: { oldMaxAmount: str(a.oldMaxAmount), newMaxAmount: str(a.newMaxAmount) } });
@@ -421,4 +433,15 @@ function applyEvent(store: Store, log: StoredLog, record: boolean): void {
     default:
       return;
   }
+}
+
+/** MeteredPlan._unpause: a pause ending (resume, or cancel while paused) on a retired metered plan marks the
+ * cycle it froze, which had started before the retirement (its end, before the shift, less than a period
+ * after it), so that the shift does not make it look like a cycle started after the retirement. */
+function unpausedBeforeRetirement(store: Store, plan: string, current: SubscriptionRow): boolean {
+  if (current.beforeRetirement || current.state !== "paused") return current.beforeRetirement;
+  const p = store.plan(plan);
+  if (p === undefined || p.billingMode !== BILLING_METERED || p.status !== PLAN_RETIRED) return false;
+  const retiredAt = store.retiredAt(plan);
+  return retiredAt !== null && current.nextChargeAt < retiredAt + p.period;
 }

@@ -63,6 +63,9 @@ export interface SubscriptionRow {
   endedAt: number;
   /** The owner blocked this subscriber (SubscriberBlockUpdated). */
   blocked: boolean;
+  /** Metered plans (the chain's FLAG_BEFORE_RETIREMENT): the cycle waiting for its bill started before the
+   * plan was retired, though a pause across the retirement moved its start past it; cleared by its bill. */
+  beforeRetirement: boolean;
 }
 
 export const ACTIVITY_KINDS = [
@@ -179,7 +182,7 @@ export interface Due {
   nextChargeAt: number;
 }
 
-export const SCHEMA_VERSION = "2";
+export const SCHEMA_VERSION = "3";
 
 /** The tables rebuilt from the chain: dropped when the schema version changes. */
 const DERIVED = `
@@ -208,7 +211,7 @@ CREATE TABLE IF NOT EXISTS subscriptions (
   max_amount TEXT NOT NULL, periods_paid INTEGER NOT NULL, last_reason TEXT,
   shard_key INTEGER NOT NULL, ref TEXT NOT NULL, started_at INTEGER NOT NULL, trial INTEGER NOT NULL,
   total_paid TEXT NOT NULL, paused_at INTEGER NOT NULL, cancelled_by TEXT, ended_at INTEGER NOT NULL,
-  blocked INTEGER NOT NULL,
+  blocked INTEGER NOT NULL, before_retirement INTEGER NOT NULL,
   PRIMARY KEY (plan, subscriber));
 CREATE INDEX IF NOT EXISTS subscriptions_due ON subscriptions (state, next_charge_at);
 -- Blocked subscribers, with or without a subscription (a block can come first).
@@ -406,12 +409,13 @@ export class Store {
   putSubscription(sub: SubscriptionRow): void {
     this.#putSubscription ??= this.#db.prepare(
       `INSERT OR REPLACE INTO subscriptions (plan, subscriber, state, next_charge_at, max_amount, periods_paid, last_reason, shard_key,
-         ref, started_at, trial, total_paid, paused_at, cancelled_by, ended_at, blocked)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         ref, started_at, trial, total_paid, paused_at, cancelled_by, ended_at, blocked, before_retirement)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#putSubscription.run(
       sub.plan, sub.subscriber, sub.state, sub.nextChargeAt, sub.maxAmount.toString(), sub.periodsPaid, sub.lastReason, shardKey(sub.subscriber),
       sub.ref, sub.startedAt, sub.trial ? 1 : 0, sub.totalPaid.toString(), sub.pausedAt, sub.cancelledBy, sub.endedAt, sub.blocked ? 1 : 0,
+      sub.beforeRetirement ? 1 : 0,
     );
   }
 
@@ -625,6 +629,14 @@ export class Store {
     this.#reportIndexed = true;
   }
 
+  /** When `plan` was retired (the block time of its PlanStatusChanged to Retired, 2), or null. */
+  retiredAt(plan: string): number | null {
+    const r = this.#db
+      .prepare("SELECT MAX(time) AS at FROM activity WHERE plan = ? AND kind = 'plan_status_changed' AND json_extract(data, '$.newStatus') = '2'")
+      .get(plan) as Row | undefined;
+    return r === undefined || r.at === null ? null : Number(r.at);
+  }
+
   /** When each retired plan was retired: the block time of its last PlanStatusChanged to Retired (2). */
   reportRetiredAt(): Map<string, number> {
     this.#reportIndexes();
@@ -640,10 +652,11 @@ export class Store {
     CASE WHEN s.state = 'cancelled' THEN 'Cancelled'
          WHEN s.state = 'paused' THEN 'Paused'
          WHEN :now >= s.next_charge_at THEN
-           CASE WHEN (p.status = 2 AND (p.billing_mode = 0 OR (r.at IS NOT NULL AND s.next_charge_at >= r.at + p.period)))
+           CASE WHEN (p.status = 2 AND (p.billing_mode = 0 OR (r.at IS NOT NULL AND s.next_charge_at >= r.at + p.period AND s.before_retirement = 0)))
                   OR :now > s.next_charge_at + p.grace THEN 'Expired' ELSE 'PastDue' END
          WHEN p.billing_mode = 1 THEN
-           CASE WHEN p.status = 2 AND r.at IS NOT NULL AND s.next_charge_at >= r.at + p.period THEN 'Expired' ELSE 'Active' END
+           CASE WHEN p.status = 2 AND r.at IS NOT NULL AND s.next_charge_at >= r.at + p.period AND s.before_retirement = 0
+                THEN 'Expired' ELSE 'Active' END
          WHEN s.periods_paid = 0 THEN 'Trialing' ELSE 'Active' END`;
 
   static readonly #RETIRED_SQL = `WITH r0 AS (SELECT plan, MAX(time) AS at FROM activity
@@ -844,6 +857,7 @@ function toSubscription(r: Row): SubscriptionRow {
     cancelledBy: r.cancelled_by === null ? null : String(r.cancelled_by),
     endedAt: Number(r.ended_at),
     blocked: Number(r.blocked) === 1,
+    beforeRetirement: Number(r.before_retirement) === 1,
   };
 }
 

@@ -12,14 +12,15 @@ export type StatusName = (typeof STATUSES)[number];
 /** What the status needs of a plan: its kind, grace, period, status, and when it was retired (unix
  * seconds; only metered plans read it). */
 export type StatusPlan = Pick<PlanRow, "billingMode" | "grace" | "period" | "status"> & { retiredAt: number | null };
-export type StatusSubscription = Pick<SubscriptionRow, "state" | "nextChargeAt" | "periodsPaid">;
+export type StatusSubscription = Pick<SubscriptionRow, "state" | "nextChargeAt" | "periodsPaid" | "beforeRetirement">;
 
-/** `_retiredFor(dueAt)`: a fixed plan's retirement stops every charge; a metered plan's stops the cycles
- * that started after it (due at least one period after the retirement). */
-export function retiredFor(plan: StatusPlan, dueAt: number): boolean {
+/** `_retiredFor(dueAt, flags)`: a fixed plan's retirement stops every charge; a metered plan's stops the
+ * cycles that started after it (due at least one period after the retirement, and not a cycle that had
+ * started before it and was moved by a pause: `beforeRetirement`). */
+export function retiredFor(plan: StatusPlan, sub: Pick<StatusSubscription, "nextChargeAt" | "beforeRetirement">): boolean {
   if (plan.status !== PLAN_RETIRED) return false;
   if (plan.billingMode !== BILLING_METERED) return true;
-  return plan.retiredAt !== null && dueAt >= plan.retiredAt + plan.period;
+  return plan.retiredAt !== null && sub.nextChargeAt >= plan.retiredAt + plan.period && !sub.beforeRetirement;
 }
 
 /** `statusOf(subscriber)` at `now` (unix seconds). The paid flag (FLAG_PAID) is not in the index: on a
@@ -28,7 +29,7 @@ export function retiredFor(plan: StatusPlan, dueAt: number): boolean {
 export function statusAt(plan: StatusPlan, sub: StatusSubscription, now: number): StatusName {
   if (sub.state === "cancelled") return "Cancelled";
   if (sub.state === "paused") return "Paused";
-  const retired = retiredFor(plan, sub.nextChargeAt);
+  const retired = retiredFor(plan, sub);
   if (now >= sub.nextChargeAt) {
     // A retired plan never charges again: once the paid time is over, the subscription is over.
     if (retired || now > sub.nextChargeAt + plan.grace) return "Expired";

@@ -45,7 +45,7 @@ export async function subscribersReport(input: SubscribersInput) {
   const reasons = await predict(input.rpc, plan.address, asked, input.block);
   const subscribers = picked.map(({ sub, status }) => {
     const reason = reasons.get(sub.subscriber.toLowerCase()) ?? null;
-    const scheduled = PREDICTABLE.has(status) && !retiredFor(sp, sub.nextChargeAt);
+    const scheduled = PREDICTABLE.has(status) && !retiredFor(sp, sub);
     return {
       chainId: input.chainId.toString(),
       plan: plan.address,

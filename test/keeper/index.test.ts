@@ -15,6 +15,7 @@ import type { Contract, NonceManager, Signer } from "ethers";
 import { factoryInterface, PLAN_EVENT_TOPICS } from "../../src/chain/abi.ts";
 import { SCHEMA_VERSION, Store } from "../../src/index/store.ts";
 import type { ActivityRow } from "../../src/index/store.ts";
+import { statusAt } from "../../src/reports/status.ts";
 import { accounts, at, runKeeper, useSharedNode } from "./support/chain.ts";
 import type { Node, RunResult } from "./support/chain.ts";
 import { createMeteredPlan, fundedWallet, PERIOD, PRICE, setUp, subscribeMetered, terms } from "./support/scenario.ts";
@@ -66,6 +67,8 @@ async function chainEvents(node: Node, s: Scenario, plans: string[]) {
 }
 
 const OWNERSHIP_TRANSFERRED = id("OwnershipTransferred(address,address)");
+/** `SubscriptionStatus` by its index (contracts/interfaces/PlanTypes.sol). */
+const STATUSES_BY_INDEX = ["None", "Trialing", "Active", "PastDue", "Paused", "Cancelled", "Expired"];
 const position = (r: ActivityRow) => ({ block: r.block, logIndex: r.logIndex, txHash: r.txHash, time: r.time, plan: r.plan });
 
 describe("the index: every plan kind and every plan event (end to end)", function () {
@@ -205,6 +208,47 @@ describe("the index: every plan kind and every plan event (end to end)", functio
     }
     expect(keeperTxs).to.not.be.empty;
     expect(keeperTxs.every((to) => to === fixedAddress)).to.equal(true);
+  });
+
+  it("a metered cycle paused across the plan's retirement: the index marks it as the chain does, and the status it derives is statusOf's", async () => {
+    const file = storePath();
+    const s = await setUp(node, { planCount: 0, perPlan: 0, storePath: file });
+    const metered = await createMeteredPlan(s);
+    const meteredAddress = lower(metered.target);
+    const mallory = await subscribeMetered(node, s, metered, { maxAmount: CAP, allowance: 10n * CAP });
+    const trent = await subscribeMetered(node, s, metered, { maxAmount: CAP, allowance: 10n * CAP });
+    // Mallory pauses before the retirement and resumes two periods after it; trent never pauses.
+    await send(metered, mallory, "pause");
+    await send(metered, s.merchant, "setStatus", 2);
+    await node.mineAt((await node.latestTimestamp()) + 2n * PERIOD);
+    await send(metered, mallory, "resume");
+    const derived = async () => {
+      ok(await runKeeper(["run", "--once"], s.env()));
+      const store = new Store(file);
+      try {
+        const now = Number(await node.latestTimestamp());
+        const p = store.plan(meteredAddress)!;
+        const retiredAt = store.retiredAt(meteredAddress);
+        const out: Record<string, { status: string; beforeRetirement: boolean; chain: string }> = {};
+        for (const [name, who] of [["mallory", mallory.address], ["trent", trent.address]] as const) {
+          const row = store.subscription(meteredAddress, lower(who))!;
+          const chain = STATUSES_BY_INDEX[Number(await metered.getFunction("statusOf")(who))]!;
+          out[name] = { status: statusAt({ ...p, retiredAt }, row, now), beforeRetirement: row.beforeRetirement, chain };
+        }
+        return out;
+      } finally {
+        store.close();
+      }
+    };
+    expect(await derived()).to.deep.equal({
+      mallory: { status: "Active", beforeRetirement: true, chain: "Active" },
+      trent: { status: "Expired", beforeRetirement: false, chain: "Expired" },
+    });
+    // Her cycle ends and is billed: the next one started after the retirement, so she is Expired.
+    const end = BigInt((await metered.getFunction("subscriptionOf")(mallory.address)).nextChargeAt);
+    await node.mineAt(end);
+    await send(metered, s.merchant, "chargeUsage", mallory.address, 0n, ZeroHash);
+    expect((await derived()).mallory).to.deep.equal({ status: "Expired", beforeRetirement: false, chain: "Expired" });
   });
 
   it("after a reorg, the activity and subscriptions follow the canonical branch", async () => {

@@ -24,7 +24,7 @@ function plan(address: string, billingMode: number, status: number): PlanRow {
 
 /** The contracts' rule, written from BillingMath.statusOf and MeteredPlan._statusOf / _retiredFor. */
 function expected(p: PlanRow, s: SubscriptionRow, now: number): string {
-  const retiredFor = p.status === 2 && (p.billingMode === 0 || s.nextChargeAt >= RETIRED_AT + PERIOD);
+  const retiredFor = p.status === 2 && (p.billingMode === 0 || (s.nextChargeAt >= RETIRED_AT + PERIOD && !s.beforeRetirement));
   if (s.state === "cancelled") return "Cancelled";
   if (s.state === "paused") return "Paused";
   let current: string;
@@ -54,15 +54,16 @@ describe("merchant reports: subscription status as the chain derives it", () => 
       for (const p of plans) {
         for (const state of ["live", "paused", "cancelled"] as const) {
           for (const nextChargeAt of dues) {
-            for (const periodsPaid of [0, 2]) {
+            for (const [periodsPaid, beforeRetirement] of [[0, false], [2, false], [2, true]] as const) {
               const sub: SubscriptionRow = {
                 plan: p.address, subscriber: `0x${(n++).toString(16).padStart(40, "0")}`, state, nextChargeAt, maxAmount: 10n, periodsPaid,
                 lastReason: null, ref: `0x${"0".repeat(64)}`, startedAt: 1, trial: false, totalPaid: 0n, pausedAt: 0, cancelledBy: null, endedAt: 0, blocked: false,
+                beforeRetirement,
               };
               store.putSubscription(sub);
               const status = expected(p, sub, now);
               const got = statusAt({ ...p, retiredAt: retiredAt.get(p.address) ?? null }, sub, now);
-              expect(got, `${p.address} ${state} next=${nextChargeAt} paid=${periodsPaid} now=${now}`).to.equal(status);
+              expect(got, `${p.address} ${state} next=${nextChargeAt} paid=${periodsPaid} before=${beforeRetirement} now=${now}`).to.equal(status);
               const counts = want.get(p.address) ?? {};
               counts[status] = (counts[status] ?? 0) + 1;
               want.set(p.address, counts);

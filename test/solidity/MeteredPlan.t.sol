@@ -999,6 +999,55 @@ contract MeteredPlanTest is Test {
         plan.chargeUsage(subscriber, usage, REF);
     }
 
+    /// M8 with a pause: a subscriber who paused before the retirement and resumes after it gets the cycle they
+    /// had started back, however long the pause: it runs for the time it had left, is billable inside its grace
+    /// window, and only after its bill is the subscription Expired. (The pause moves the cycle's end more than a period past the retirement: the
+    /// cycle must not be taken for one started after it.)
+    function testFuzz_retire_aPausedCycleThatStartedBeforeTheRetirementIsStillBilled(
+        uint256 pauseAfter,
+        uint256 retireAfter,
+        uint256 endPauseAfter,
+        uint256 usage
+    ) public {
+        usage = bound(usage, 1, CAP);
+        MeteredPlan plan = _defaultPlan();
+        _fundAndApprove(plan, subscriber, 3 * CAP);
+        uint256 due = _subscribe(plan, subscriber, type(uint256).max);
+        uint256 pausedAt = T0 + bound(pauseAfter, 1, PERIOD - 1);
+        vm.warp(pausedAt);
+        vm.prank(subscriber);
+        plan.pause();
+        uint256 retiredAt = pausedAt + bound(retireAfter, 0, 5 * PERIOD);
+        vm.warp(retiredAt);
+        vm.prank(merchant);
+        plan.setStatus(uint8(PlanStatus.Retired));
+        assertEq(uint256(plan.statusOf(subscriber)), uint256(SubscriptionStatus.Paused), "still paused");
+
+        uint256 endedAt = retiredAt + bound(endPauseAfter, 1, 5 * PERIOD);
+        vm.warp(endedAt);
+        vm.prank(subscriber);
+        plan.resume();
+        uint256 end = due + (endedAt - pausedAt);
+        assertEq(plan.subscriptionOf(subscriber).nextChargeAt, end, "the cycle keeps the time it had left");
+        assertEq(uint256(plan.statusOf(subscriber)), uint256(SubscriptionStatus.Active), "the cycle runs on");
+        assertTrue(plan.hasAccess(subscriber), "with access");
+        assertEq(plan.nextChargeAt(subscriber), end, "its bill is scheduled");
+
+        vm.warp(end);
+        assertEq(uint256(plan.statusOf(subscriber)), uint256(SubscriptionStatus.PastDue), "waiting for its bill");
+        (bool ok, ChargeReason reason,) = plan.chargeability(subscriber);
+        assertTrue(ok, "billable");
+        assertEq(uint256(reason), uint256(ChargeReason.Ok), "Ok");
+        vm.prank(reporter);
+        assertEq(plan.chargeUsage(subscriber, usage, REF), usage > CREDITS ? usage - CREDITS : 0, "billed");
+        assertEq(uint256(plan.statusOf(subscriber)), uint256(SubscriptionStatus.Expired), "then Expired");
+        assertEq(plan.nextChargeAt(subscriber), 0, "nothing scheduled");
+        vm.warp(end + PERIOD);
+        vm.prank(reporter);
+        vm.expectRevert(abi.encodeWithSelector(IPlanCore.PlanRetired.selector));
+        plan.chargeUsage(subscriber, usage, REF);
+    }
+
     // ------------------------------------------------------------------------------------------------
     // Fuzz: chargeUsageMany (M2–M5, rule 12)
     // ------------------------------------------------------------------------------------------------
