@@ -28,7 +28,7 @@ import {ChargeReason, SubscriptionStatus} from "./PlanTypes.sol";
 ///  M7. A cycle is billed under the max amount in force when it started: a raise applies at once, a
 ///      lowering only from the next cycle that starts (`billingLimit`).
 ///  M8. Retirement stops new cycles, not the bills of cycles that had started: those can still be
-///      billed inside their grace window.
+///      billed inside their grace window (a cycle paused across the retirement too, once it ends).
 interface IMeteredPlan is IPlanCore {
     // ------------------------------------------------------------------------------------------------
     // Events

@@ -996,14 +996,17 @@ contract MeteredHandler is CheatCodes, StatusTracker {
             if (billsInCall[i] == 1) {
                 // The state after the call is this bill's alone.
                 Subscription memory after_ = plan.subscriptionOf(who);
-                // The kept-limits flag (M7) may be cleared by the bill, never set.
+                // The kept-limits flag (M7) may be cleared by the bill, never set; the before-retirement mark
+                // (M8) is always cleared: the cycle it was for is billed, the next one starts after any retirement.
                 uint8 limits = BillingMath.FLAG_LIMITS;
+                uint8 moving = limits | BillingMath.FLAG_BEFORE_RETIREMENT;
                 if (
                     after_.nextChargeAt != next || after_.periodsPaid != before.periodsPaid + 1
                         || after_.maxAmount != before.maxAmount || after_.startedAt != before.startedAt
                         || after_.pausedAt != before.pausedAt
-                        || after_.flags & ~limits != (before.flags | BillingMath.FLAG_PAID) & ~limits
+                        || after_.flags & ~moving != (before.flags | BillingMath.FLAG_PAID) & ~moving
                         || (after_.flags & limits != 0 && before.flags & limits == 0)
+                        || after_.flags & BillingMath.FLAG_BEFORE_RETIREMENT != 0
                 ) ++cycleViolations;
                 if (fromCredits > creditsBefore || plan.creditsOf(who) != creditsBefore - fromCredits) {
                     ++splitViolations;
