@@ -69,9 +69,9 @@ export type ChargeReasonName = (typeof CHARGE_REASONS)[number];
 export const reasonName = (code: number | bigint): ChargeReasonName | "Unknown" => CHARGE_REASONS[Number(code)] ?? "Unknown";
 
 /** `BillingMode` code of a fixed plan: the only kind the keeper charges (metered plans are billed by
- * their owner or reporters, who supply the usage: see `keeper usage`). */
+ * their owner or reporters, who supply the usage: see `recur usage`). */
 export const BILLING_FIXED = 0;
-/** `BillingMode` code of a metered plan: the only kind `keeper usage` bills. */
+/** `BillingMode` code of a metered plan: the only kind `recur usage` bills. */
 export const BILLING_METERED = 1;
 
 /** `PlanStatus` code of a retired plan. */

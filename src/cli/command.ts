@@ -15,7 +15,7 @@ import type { SyncResult } from "../index/indexer.ts";
 import { Store } from "../index/store.ts";
 import type { Logger } from "../log.ts";
 import { checkJournal } from "../usage/bill.ts";
-import type { CommandConfig, CommandSpec, OptionValues } from "./config.ts";
+import type { CommandConfig, CommandSpec, OptionValues, Signer } from "./config.ts";
 import type { Cell, Column } from "./output.ts";
 import { toCsv, toJson, toTable } from "./output.ts";
 
@@ -133,14 +133,7 @@ export function createContext(config: CommandConfig, values: OptionValues, io: I
       if (wallet !== undefined) return wallet;
       const signer = config.signer;
       if (signer === null) throw new KeeperError("CONFIG", "RECUR_PRIVATE_KEY: expected a signer key (or RECUR_KEYSTORE), got nothing");
-      if (signer.kind === "privateKey") wallet = new Wallet(signer.privateKey);
-      else {
-        try {
-          wallet = new Wallet((await Wallet.fromEncryptedJson(signer.json, signer.password)).privateKey);
-        } catch {
-          throw new KeeperError("CONFIG", "RECUR_KEYSTORE_PASSWORD: expected the password of RECUR_KEYSTORE, got one that does not decrypt it");
-        }
-      }
+      wallet = await loadWallet(signer);
       return wallet;
     },
     confirm: (lines) => askToSend(io, { yes: config.yes, machine: config.json || config.csv }, lines),
@@ -189,4 +182,15 @@ export function createContext(config: CommandConfig, values: OptionValues, io: I
     },
   };
   return ctx;
+}
+
+/** The signer's wallet: the key itself, or the keystore decrypted with its password (a wrong password is
+ * the one line naming RECUR_KEYSTORE_PASSWORD). */
+export async function loadWallet(signer: Signer): Promise<Wallet> {
+  if (signer.kind === "privateKey") return new Wallet(signer.privateKey);
+  try {
+    return new Wallet((await Wallet.fromEncryptedJson(signer.json, signer.password)).privateKey);
+  } catch {
+    throw new KeeperError("CONFIG", "RECUR_KEYSTORE_PASSWORD: expected the password of RECUR_KEYSTORE, got one that does not decrypt it");
+  }
 }

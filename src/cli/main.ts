@@ -7,13 +7,13 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 
-import { Wallet } from "ethers";
+import type { Wallet } from "ethers";
 
 import type { Config, KeeperConfig, UsageConfig } from "./config.ts";
 import { describeConfig, parseCommandConfig, parseConfig, USAGE } from "./config.ts";
 import type { CommandConfig, OptionValues } from "./config.ts";
 import type { Command, Io } from "./command.ts";
-import { askToSend, createContext } from "./command.ts";
+import { askToSend, createContext, loadWallet } from "./command.ts";
 import { COMMANDS, findCommand } from "./commands/index.ts";
 import { errorMessage, KeeperError } from "../errors.ts";
 import { createLogger } from "../log.ts";
@@ -182,7 +182,7 @@ async function usage(config: UsageConfig, io: Io): Promise<number> {
   let store: Store | null = null;
   try {
     if (!(await sameChain(rpc, config, log, io))) return 3;
-    const wallet = config.signer === null ? null : await loadWallet(config);
+    const wallet = config.signer === null ? null : await loadWallet(config.signer);
     log.debug("start", { ...describeConfig(config), reporter: wallet?.address.toLowerCase() ?? null, dryRun: config.dryRun });
     let sender: Sender | null = null;
     if (wallet !== null && !config.dryRun) {
@@ -237,7 +237,7 @@ function createSender(
 }
 
 async function run(config: KeeperConfig, store: Store, rpc: Rpc, log: Logger, io: Io): Promise<number> {
-  const wallet = config.signer === null || config.dryRun && config.signer === null ? null : await loadWallet(config);
+  const wallet = config.signer === null ? null : await loadWallet(config.signer);
   log.info("start", { ...describeConfig(config), keeper: wallet?.address.toLowerCase() ?? null, mode: config.once ? "once" : "daemon", dryRun: config.dryRun });
   const sender = wallet === null || config.dryRun ? null : createSender(config, { rpc, store, wallet, log }, io);
   const deps = {
@@ -268,17 +268,6 @@ async function run(config: KeeperConfig, store: Store, rpc: Rpc, log: Logger, io
   }
   log.info("stop", { reason: "signal" });
   return 0;
-}
-
-async function loadWallet(config: Config): Promise<Wallet> {
-  const signer = config.signer!;
-  if (signer.kind === "privateKey") return new Wallet(signer.privateKey);
-  try {
-    const wallet = await Wallet.fromEncryptedJson(signer.json, signer.password);
-    return new Wallet(wallet.privateKey);
-  } catch {
-    throw new KeeperError("CONFIG", "RECUR_KEYSTORE_PASSWORD: expected the password of RECUR_KEYSTORE, got one that does not decrypt it");
-  }
 }
 
 function status(store: Store, rpc: Rpc, config: KeeperConfig, io: Io): Promise<number> {

@@ -2,11 +2,13 @@
 // struct of contracts/interfaces/PlanTypes.sol, checked against the same bounds as
 // contracts/libraries/PlanTermsLib.sol before anything is sent. Pure: the caller reads the chain (the
 // token's and the feed's decimals) and passes what it read.
-import { getAddress, isAddress } from "ethers";
+import { getAddress, isAddress, ZeroAddress } from "ethers";
 
+import { BILLING_FIXED, BILLING_METERED } from "../chain/abi.ts";
 import { parseDuration } from "../cli/config.ts";
 import { configError } from "../errors.ts";
 import { tokenUnits } from "../cli/output.ts";
+import { USD_DECIMALS } from "../reports/format.ts";
 
 // --- the bounds of PlanTermsLib.sol and PriceMath.sol -------------------------------------------
 export const MAX_PRICE = 2n ** 96n - 1n;
@@ -18,14 +20,9 @@ export const MAX_KEEPER_FEE_BPS = 1_000;
 export const MIN_PRICE_AGE = 60;
 export const MAX_PRICE_AGE = 7 * 86_400;
 export const MAX_ALLOWANCE_BUFFER_BPS = 5_000;
-/** A USD price has 8 decimals ($9.99 is 999_000_000). */
-export const USD_DECIMALS = 8;
 /** The token's and the feed's decimals may add up to at most this. */
 export const MAX_DECIMALS_SUM = 36;
 
-export const BILLING_FIXED = 0;
-export const BILLING_METERED = 1;
-const ZERO = "0x0000000000000000000000000000000000000000";
 
 /** The `PlanTerms` struct, ready for `createPlan(terms)`; addresses lowercase. */
 export interface PlanTerms {
@@ -133,10 +130,11 @@ function text(input: TermsInput, name: TermName): string | undefined {
   return value === true ? "true" : value;
 }
 
-function address(name: string, raw: string, what: string): string {
-  if (!/^0x[0-9a-fA-F]{40}$/.test(raw) || !isAddress(raw)) throw configError(name, what, raw);
+/** `raw` as a lowercase address that is not the zero address; else the one line naming `name`. */
+export function nonZeroAddress(name: string, raw: unknown, what: string): string {
+  if (typeof raw !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(raw) || !isAddress(raw)) throw configError(name, what, raw === undefined ? undefined : String(raw));
   const lower = getAddress(raw).toLowerCase();
-  if (lower === ZERO) throw configError(name, `${what}, not the zero address`, raw);
+  if (lower === ZeroAddress) throw configError(name, `${what}, not the zero address`, raw);
   return lower;
 }
 
@@ -171,10 +169,10 @@ export function resolveTermsAddresses(input: TermsInput, tokens: ReadonlyMap<str
   const known = [...tokens.keys()].join(", ");
   const expected = `a token address (0x…) or a symbol of RECUR_TOKENS${known === "" ? "" : ` (${known})`}`;
   if (tokenRaw === undefined) throw configError("--token", expected, undefined);
-  const token = /^0x/i.test(tokenRaw) ? address("--token", tokenRaw, expected) : [...tokens].find(([symbol]) => symbol.toUpperCase() === tokenRaw.toUpperCase())?.[1];
+  const token = /^0x/i.test(tokenRaw) ? nonZeroAddress("--token", tokenRaw, expected) : [...tokens].find(([symbol]) => symbol.toUpperCase() === tokenRaw.toUpperCase())?.[1];
   if (token === undefined) throw configError("--token", expected, tokenRaw);
   const feedRaw = text(input, "feed");
-  return { token, feed: feedRaw === undefined ? null : address("--feed", feedRaw, "the price feed's 0x-prefixed 20-byte address") };
+  return { token, feed: feedRaw === undefined ? null : nonZeroAddress("--feed", feedRaw, "the price feed's 0x-prefixed 20-byte address") };
 }
 
 /** What was read from the chain for the terms. */
@@ -192,7 +190,7 @@ export interface TermsChain {
 export function buildTerms(input: TermsInput, chain: TermsChain, tokens: ReadonlyMap<string, string>): PlanTerms {
   const { token, feed } = resolveTermsAddresses(input, tokens);
   const payeeRaw = text(input, "payee");
-  const payee = payeeRaw === undefined ? chain.signer.toLowerCase() : address("--payee", payeeRaw, "the payee's 0x-prefixed 20-byte address");
+  const payee = payeeRaw === undefined ? chain.signer.toLowerCase() : nonZeroAddress("--payee", payeeRaw, "the payee's 0x-prefixed 20-byte address");
   if (payee === token) throw configError("--payee", "an address other than the token contract", payeeRaw ?? payee);
   if (chain.tokenDecimals === null) throw configError("--token", "an ERC-20 contract that answers decimals()", text(input, "token"));
   const decimals = chain.tokenDecimals;
@@ -208,7 +206,7 @@ export function buildTerms(input: TermsInput, chain: TermsChain, tokens: Readonl
   const metered = input.metered === true || input.metered === "true";
   const terms: PlanTerms = {
     token, payee, price: 0n, period, trialPeriod: 0, gracePeriod, billingMode: metered ? BILLING_METERED : BILLING_FIXED,
-    keeperRestricted: false, keeperFeeBps: 0, perCycleCap: 0n, priceFeed: ZERO, maxPriceAge: 0, allowanceBufferBps: 0, freeCredits: 0n,
+    keeperRestricted: false, keeperFeeBps: 0, perCycleCap: 0n, priceFeed: ZeroAddress, maxPriceAge: 0, allowanceBufferBps: 0, freeCredits: 0n,
   };
   const notApplicable = (names: readonly TermName[], why: string) => {
     for (const name of names) {
@@ -267,12 +265,12 @@ export function describeTerms(terms: PlanTerms, decimals: number, symbol: string
     billing: terms.billingMode === BILLING_METERED ? "metered (usage billed after each cycle)" : "fixed price, in advance",
   };
   if (terms.billingMode === BILLING_FIXED) {
-    out.price = terms.priceFeed === ZERO ? `${tokenUnits(terms.price, decimals)} ${symbol || "token units"}` : `${tokenUnits(terms.price, USD_DECIMALS)} USD`;
+    out.price = terms.priceFeed === ZeroAddress ? `${tokenUnits(terms.price, decimals)} ${symbol || "token units"}` : `${tokenUnits(terms.price, USD_DECIMALS)} USD`;
   }
   out.period = formatDuration(terms.period);
   if (terms.billingMode === BILLING_FIXED) out.trial = terms.trialPeriod === 0 ? "none" : formatDuration(terms.trialPeriod);
   out.grace = formatDuration(terms.gracePeriod);
-  if (terms.priceFeed !== ZERO) {
+  if (terms.priceFeed !== ZeroAddress) {
     out.feed = terms.priceFeed;
     out.maxPriceAge = formatDuration(terms.maxPriceAge);
     out.allowanceBuffer = formatBps(terms.allowanceBufferBps);

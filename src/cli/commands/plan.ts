@@ -6,9 +6,10 @@
 // failure on the way (an RPC fault, a transaction that failed); 3 the node is on another chain.
 import { readFileSync } from "node:fs";
 
-import { getAddress, isAddress } from "ethers";
+import { getAddress, isAddress, ZeroAddress } from "ethers";
 import type { Interface, Result } from "ethers";
 
+import { BILLING_FIXED, BILLING_METERED } from "../../chain/abi.ts";
 import type { Receipt } from "../../chain/rpc.ts";
 import { RpcError } from "../../chain/rpc.ts";
 import { configError, KeeperError } from "../../errors.ts";
@@ -22,22 +23,20 @@ import {
   SUBSCRIPTION_STATUSES,
 } from "../../plans/abi.ts";
 import {
-  BILLING_FIXED,
-  BILLING_METERED,
   buildTerms,
   describeTerms,
   formatBps,
   formatDuration,
   mergeTermsInput,
+  nonZeroAddress,
   resolveTermsAddresses,
   TERM_OPTIONS,
-  USD_DECIMALS,
 } from "../../plans/terms.ts";
 import type { PlanTerms, TermName, TermsInput } from "../../plans/terms.ts";
 import type { Command, Context } from "../command.ts";
+import { USD_DECIMALS } from "../../reports/format.ts";
 import { tokenUnits } from "../output.ts";
 
-const ZERO = "0x0000000000000000000000000000000000000000";
 
 // --- chain reads and sends ------------------------------------------------------------------------
 
@@ -120,16 +119,9 @@ async function simulate(ctx: Context, iface: Interface, from: string, to: string
   }
 }
 
-function addressValue(name: string, raw: unknown, what: string): string {
-  if (typeof raw !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(raw) || !isAddress(raw)) throw configError(name, what, raw === undefined ? undefined : String(raw));
-  const lower = getAddress(raw).toLowerCase();
-  if (lower === ZERO) throw configError(name, `${what}, not the zero address`, raw);
-  return lower;
-}
-
 function addressListValue(name: string, raw: unknown): string[] {
   if (raw === undefined) return [];
-  return String(raw).split(",").map((e) => e.trim()).filter((e) => e !== "").map((e) => addressValue(name, e, "comma-separated 0x-prefixed 20-byte addresses"));
+  return String(raw).split(",").map((e) => e.trim()).filter((e) => e !== "").map((e) => nonZeroAddress(name, e, "comma-separated 0x-prefixed 20-byte addresses"));
 }
 
 const symbolOf = (ctx: Context, token: string): string => [...ctx.config.tokens].find(([, a]) => a === token)?.[0] ?? "";
@@ -155,7 +147,7 @@ async function readPlan(ctx: Context, plan: string): Promise<Record<string, unkn
   };
   if (mode === BILLING_FIXED) {
     const [feed, maxPriceAge, buffer] = await view(ctx, iface, plan, "usdPricing");
-    const usd = String(feed).toLowerCase() !== ZERO;
+    const usd = String(feed).toLowerCase() !== ZeroAddress;
     out.price = amount((await one("price")) as bigint, usd ? USD_DECIMALS : decimals);
     out.priceIn = usd ? "USD" : "token";
     out.trialPeriod = Number(await one("trialPeriod"));
@@ -329,7 +321,7 @@ function ownerAction(spec: ActionSpec): Command {
     ],
     examples: [spec.example],
     async run(ctx) {
-      const plan = addressValue("--plan", ctx.values.plan, "the plan's 0x-prefixed 20-byte address");
+      const plan = nonZeroAddress("--plan", ctx.values.plan, "the plan's 0x-prefixed 20-byte address");
       const signer = (await ctx.wallet()).address.toLowerCase();
       const code = await ctx.rpc.call<string>("eth_getCode", [plan, "latest"]);
       if (code === "0x") throw configError("--plan", "a plan contract", `${plan} (no code there)`);
@@ -443,10 +435,10 @@ function subscriberAction(name: string, kind: Kind, summary: string, call: (subs
     help: [{ flag: "--subscriber ADDRESS", text: "the subscriber" }],
     example: `recur plan ${name} --plan 0x… --subscriber 0x…`,
     async calls(ctx) {
-      return { calls: [call(addressValue("--subscriber", ctx.values.subscriber, "the subscriber's 0x-prefixed 20-byte address"))], unchanged: [] };
+      return { calls: [call(nonZeroAddress("--subscriber", ctx.values.subscriber, "the subscriber's 0x-prefixed 20-byte address"))], unchanged: [] };
     },
     async after(ctx, plan, iface) {
-      const subscriber = addressValue("--subscriber", ctx.values.subscriber, "the subscriber's address");
+      const subscriber = nonZeroAddress("--subscriber", ctx.values.subscriber, "the subscriber's address");
       return { subscriber, blocked: (await view(ctx, iface, plan, "isBlocked", [subscriber]))[0] as boolean };
     },
   });
@@ -463,7 +455,7 @@ export const PLAN_COMMANDS: Command[] = [
     help: [{ flag: "--to ADDRESS", text: "the new payee" }],
     example: "recur plan payee --plan 0x… --to 0x…",
     async calls(ctx, plan, iface) {
-      const to = addressValue("--to", ctx.values.to, "the new payee's 0x-prefixed 20-byte address");
+      const to = nonZeroAddress("--to", ctx.values.to, "the new payee's 0x-prefixed 20-byte address");
       const now = String((await view(ctx, iface, plan, "payee"))[0]).toLowerCase();
       if (now === to) return { calls: [], unchanged: [`${to} is already the payee`] };
       return { calls: [{ fn: "setPayee", args: [to], what: `pay charges to ${to} (was ${now})` }], unchanged: [] };
