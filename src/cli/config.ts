@@ -204,7 +204,10 @@ function addressList(name: Name, raw: string | undefined): ReadonlySet<string> {
 function listenOf(value: Value): { host: string; port: number } | null {
   const portRaw = value("metrics-port");
   if (portRaw?.trim().toLowerCase() === "off") return null;
-  const port = integer("metrics-port", portRaw, 0, 65_535, DEFAULT_METRICS_PORT);
+  if (portRaw !== undefined && portRaw !== "" && (!/^\d{1,5}$/.test(portRaw) || Number(portRaw) > 65_535)) {
+    throw configError(VARIABLES["metrics-port"], 'a port from 0 to 65535 (0: any free port) or "off"', portRaw);
+  }
+  const port = portRaw === undefined || portRaw === "" ? DEFAULT_METRICS_PORT : Number(portRaw);
   const host = value("metrics-host") ?? "127.0.0.1";
   const hostName = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
   if (isIP(host) === 0 && !hostName.test(host)) throw configError(VARIABLES["metrics-host"], 'an IP address or a host name, e.g. "127.0.0.1"', host);

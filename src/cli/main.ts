@@ -287,8 +287,10 @@ async function afterPass(ops: Ops, summary: PassSummary | null, keeper: string |
 async function run(config: KeeperConfig, store: Store, rpc: Rpc, log: Logger, io: Io, metrics: KeeperMetrics | null): Promise<number> {
   const wallet = config.signer === null || config.dryRun && config.signer === null ? null : await loadWallet(config);
   const keeper = wallet?.address.toLowerCase() ?? null;
-  log.info("start", { ...describeConfig(config), keeper, mode: config.once ? "once" : "daemon", dryRun: config.dryRun });
+  // Listening first: a port in use stops the keeper with one line, before it has logged anything.
   const ops = metrics === null ? null : await startOps(config, { store, log, io, metrics, keeper });
+  log.info("start", { ...describeConfig(config), keeper, mode: config.once ? "once" : "daemon", dryRun: config.dryRun });
+  if (ops !== null) log.info("http_listening", { host: ops.server.host, port: ops.server.port, url: `${ops.server.url}/metrics` });
   try {
     return await passes(config, { store, rpc, log, io, wallet, ops });
   } finally {

@@ -24,6 +24,8 @@ export interface OpsServer {
   /** Where it listens (the real port when 0 was asked for). */
   readonly host: string;
   readonly port: number;
+  /** http://host:port, for the log. */
+  readonly url: string;
   close(): Promise<void>;
 }
 
@@ -47,7 +49,8 @@ async function route(deps: OpsServerDeps, req: IncomingMessage, res: ServerRespo
   return json(res, 503, { status: "not_ready", failing: readiness.failing, reason, checks: readiness.checks });
 }
 
-/** Starts listening; a port in use or not allowed stops the keeper with one line (a CONFIG error). */
+/** Starts listening; a port in use or not allowed, or a host that is not this machine's, is a CONFIG
+ * error (the keeper stops with one line). */
 export async function startOpsServer(deps: OpsServerDeps): Promise<OpsServer> {
   const server = createServer((req, res) => {
     route(deps, req, res).catch((error: unknown) => {
@@ -71,10 +74,10 @@ export async function startOpsServer(deps: OpsServerDeps): Promise<OpsServer> {
     server.listen(deps.port, deps.host, () => resolve());
   });
   const address = server.address() as AddressInfo;
-  deps.log.info("http_listening", { host: deps.host, port: address.port, url: `http://${address.family === "IPv6" ? `[${deps.host}]` : deps.host}:${address.port}/metrics` });
   return {
     host: deps.host,
     port: address.port,
+    url: `http://${address.family === "IPv6" ? `[${deps.host}]` : deps.host}:${address.port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
