@@ -90,7 +90,7 @@ export function createMetrics(deps: MetricsDeps): KeeperMetrics {
   });
   const due = new Gauge({ name: "recur_due_subscriptions", help: "Subscriptions due (and within their grace window) at the last pass's head, in this keeper's shard.", registers });
   const lag = new Histogram({
-    name: "recur_charge_lag_seconds", help: "How late each charge came: chain time when the keeper's transaction was mined, less the subscription's due time, seconds.",
+    name: "recur_charge_lag_seconds", help: "How late each charge came, seconds: chain time when the keeper had its receipt (the pass's head time plus the time the pass had run) less the subscription's due time.",
     buckets: LAG_BUCKETS, registers,
   });
   const batch = new Histogram({ name: "recur_batch_size", help: "Subscribers in each chargeMany transaction the keeper sent.", buckets: BATCH_BUCKETS, registers });
