@@ -14,27 +14,12 @@ import { planInterface, reasonName } from "../../src/chain/abi.ts";
 import { deploy, poll, runKeeper, startKeeper, useSharedNode } from "./support/chain.ts";
 import type { KeeperProcess, Node } from "./support/chain.ts";
 import { createPlan, eoaSubscriber } from "./support/hostile.ts";
+import { parseSamples, sampleKey } from "./support/prometheus.ts";
 import { PERIOD, setUp } from "./support/scenario.ts";
 import { startSwitchProxy } from "./support/switch-proxy.ts";
 
 const storePath = () => path.join(mkdtempSync(path.join(tmpdir(), "recur-metrics-")), "keeper.sqlite");
 const lower = (c: Contract) => String(c.target).toLowerCase();
-
-/** A Prometheus text exposition's samples, by `name{label="value",…}` with the labels sorted. */
-export function parseSamples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (match === null) continue;
-    const labels = Object.fromEntries([...(match[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1]!, m[2]!]));
-    out.set(sampleKey(match[1]!, labels), Number(match[3]));
-  }
-  return out;
-}
-
-export function sampleKey(name: string, labels: Record<string, string> = {}): string {
-  return `${name}{${Object.keys(labels).sort().map((k) => `${k}="${labels[k]}"`).join(",")}}`;
-}
 
 /** The sample's value; fails when it is absent. */
 function value(samples: Map<string, number>, name: string, labels: Record<string, string> = {}): number {
