@@ -76,7 +76,7 @@ export function createMetrics(deps: MetricsDeps): KeeperMetrics {
   });
   const charges = new Counter({
     name: "recur_charges_total",
-    help: "Subscriptions the keeper handled, by plan and result: charged (a Charged event in its transaction), failed (a ChargeFailed event), skipped (the re-check said the charge would fail, so it was not sent), set_aside (a batch failed for this subscriber alone).",
+    help: "Subscriptions the keeper handled, by plan and result: charged (a Charged event in its transaction), failed (a ChargeFailed event), skipped (the re-check said the charge would fail, so it was not sent; counted at each pass that skips it), set_aside (a batch failed for this subscriber alone).",
     labelNames: ["plan", "result"], registers,
   });
   const failures = new Counter({
