@@ -1,5 +1,6 @@
 // A small JSON-RPC client over fetch: every call has a timeout and bounded retries with backoff on
-// transport faults, and every call is counted by method (the benchmark reports these counts).
+// transport faults, and every call is counted by method (the benchmark reports these counts). An
+// optional observer sees each attempt with its method, duration and outcome (src/ops/metrics.ts).
 // Only what the keeper needs; no polling behind its back (unlike a full provider).
 import { KeeperError } from "../errors.ts";
 
@@ -8,7 +9,14 @@ export interface RpcOptions {
   retries: number;
   backoffMs: number;
   signal?: AbortSignal;
+  /** Called once per attempt (a retried call is seen once per try), after it ends. */
+  observe?: RpcObserver;
 }
+
+/** How one attempt ended: answered; answered with a JSON-RPC error (a revert, a refused transaction);
+ * no answer in time; no usable answer (unreachable, HTTP error, not JSON); stopped by the signal. */
+export type RpcOutcome = "ok" | "error" | "timeout" | "transport" | "aborted";
+export type RpcObserver = (method: string, seconds: number, outcome: RpcOutcome) => void;
 
 export interface Block {
   number: bigint;
@@ -49,6 +57,8 @@ export interface Rpc {
   ethCall(to: string, data: string, blockTag: bigint | "latest"): Promise<string>;
   estimateGas(tx: { from: string; to: string; data: string }): Promise<bigint>;
   nonce(address: string, tag: "latest" | "pending"): Promise<bigint>;
+  /** The account's ether balance, wei. */
+  balance(address: string, tag: bigint | "latest"): Promise<bigint>;
   maxPriorityFee(): Promise<bigint>;
   sendRaw(raw: string): Promise<string>;
   receipt(hash: string): Promise<Receipt | null>;
@@ -82,11 +92,31 @@ function toLog(raw: Record<string, unknown>): Log {
   };
 }
 
+function outcomeOf(error: unknown): RpcOutcome {
+  if (error instanceof RpcError) return "error";
+  const code = error instanceof KeeperError ? error.code : undefined;
+  return code === "RPC_TIMEOUT" ? "timeout" : code === "ABORTED" ? "aborted" : "transport";
+}
+
 export function createRpc(url: string, options: RpcOptions): Rpc {
   const calls = new Map<string, number>();
   let id = 0;
 
   async function once(method: string, params: unknown[]): Promise<unknown> {
+    if (options.observe === undefined) return attempt(method, params);
+    const started = performance.now();
+    let outcome: RpcOutcome = "ok";
+    try {
+      return await attempt(method, params);
+    } catch (error) {
+      outcome = outcomeOf(error);
+      throw error;
+    } finally {
+      options.observe(method, (performance.now() - started) / 1000, outcome);
+    }
+  }
+
+  async function attempt(method: string, params: unknown[]): Promise<unknown> {
     calls.set(method, (calls.get(method) ?? 0) + 1);
     const timeout = AbortSignal.timeout(options.timeoutMs);
     const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]);
@@ -152,6 +182,7 @@ export function createRpc(url: string, options: RpcOptions): Rpc {
     ethCall: (to, data, t) => call<string>("eth_call", [{ to, data }, tag(t)]),
     estimateGas: async (tx) => big(await call("eth_estimateGas", [tx])),
     nonce: async (address, t) => big(await call("eth_getTransactionCount", [address, t])),
+    balance: async (address, t) => big(await call("eth_getBalance", [address, tag(t)])),
     maxPriorityFee: async () => big(await call("eth_maxPriorityFeePerGas", [])),
     sendRaw: (raw) => call<string>("eth_sendRawTransaction", [raw]),
     async receipt(hash) {

@@ -9,6 +9,8 @@
 // item sets that item aside and sends the rest; one that fails for an unnamed reason is split until the
 // failing items are found. A subscriber whose charge the chain refused is retried on the retry schedule,
 // not on every pass; a plan whose every charge failed alike is backed off as a whole.
+// An optional observer (src/ops/metrics.ts) is told the head and each item's and transaction's outcome
+// as the pass goes; it changes nothing the pass does.
 import { chargeabilityMany, encodeChargeMany, isKeeperCall } from "../chain/calls.ts";
 import { BILLING_FIXED, PLAN_RETIRED, planInterface, reasonName } from "../chain/abi.ts";
 import { lastTryAt, nextRetryAt, planBackoffUntil, quarantineUntil } from "./backoff.ts";
@@ -19,7 +21,7 @@ import type { IndexerDeps } from "../index/indexer.ts";
 import type { Logger } from "../log.ts";
 import { refusal } from "./policy.ts";
 import type { PlanLists } from "./policy.ts";
-import type { Log, Receipt, Rpc } from "../chain/rpc.ts";
+import type { Block, Log, Receipt, Rpc } from "../chain/rpc.ts";
 import { RpcError } from "../chain/rpc.ts";
 import type { Sender } from "../chain/sender.ts";
 import type { PlanHealthRow, PlanRow, RetryRow, Store } from "../index/store.ts";
@@ -38,6 +40,24 @@ export interface PassDeps {
   backoff: BackoffConfig;
   dryRun: boolean;
   clock: () => number;
+  observer?: PassObserver;
+}
+
+/** One subscriber's outcome in a pass: `charged` and `failed` come from the Charged and ChargeFailed
+ * events of our own receipts, `skipped` is the re-check at one block saying the charge would fail (so it
+ * was not sent), `set_aside` a batch failing for this subscriber alone. */
+export type ItemResult = "charged" | "failed" | "skipped" | "set_aside";
+
+/** What a pass reports as it goes, beyond its summary (for metrics). */
+export interface PassObserver {
+  /** The head the pass works at (read once, at its start). */
+  head(block: Block): void;
+  /** One subscriber of `plan`: its result, the ChargeReason name of a failure or skip, and for a charge
+   * how late it came, in seconds after its due time (null when the receipt was found after a restart). */
+  item(plan: string, result: ItemResult, reason: string | null, lagSeconds: number | null): void;
+  /** One chargeMany of ours mined: how many subscribers it carried (null when a restart found it in the
+   * journal), and its receipt. */
+  transaction(subscribers: number | null, receipt: Receipt): void;
 }
 
 export interface PassSummary {
@@ -103,10 +123,11 @@ export async function runPass(deps: PassDeps): Promise<PassSummary> {
   };
 
   if (sender !== null) {
-    for (const receipt of await sender.recover()) record(summary, receipt, log);
+    for (const receipt of await sender.recover()) record(summary, receipt, log, deps.observer, null, () => null);
   }
 
   const head = await rpc.block("latest");
+  deps.observer?.head(head);
   summary.block = head.number;
   const indexed = await sync(deps.indexer, head);
   summary.indexedLogs = indexed.logs;
@@ -118,7 +139,7 @@ export async function runPass(deps: PassDeps): Promise<PassSummary> {
 
   let priorityFee: bigint | undefined;
   const ctx = {
-    deps, summary, now,
+    deps, summary, now, started,
     fees: async () => {
       priorityFee ??= await rpc.maxPriorityFee();
       return { baseFee: head.baseFeePerGas ?? 0n, priorityFee };
@@ -237,6 +258,8 @@ interface PassContext {
   deps: PassDeps;
   summary: PassSummary;
   now: number;
+  /** The keeper's clock at the pass's start, ms. */
+  started: number;
   fees: () => Promise<{ baseFee: bigint; priorityFee: bigint }>;
 }
 
@@ -252,6 +275,7 @@ async function nextBatch(ctx: PassContext, w: PlanWork, block: bigint): Promise<
       if (!allowed) {
         log.warn("not_authorized_keeper", { plan, keeper: sender.address, due: w.subscribers.length });
         bump(summary.skipped, "NotAuthorizedKeeper", w.subscribers.length);
+        for (let i = 0; i < w.subscribers.length; i++) deps.observer?.item(plan, "skipped", "NotAuthorizedKeeper", null);
         w.done = true;
         return;
       }
@@ -273,6 +297,7 @@ async function nextBatch(ctx: PassContext, w: PlanWork, block: bigint): Promise<
       return;
     }
     bump(summary.skipped, reason);
+    deps.observer?.item(plan, "skipped", reason, null);
     store.setLastReason(plan, subscriber, reason);
     log.info("skip", { plan, subscriber, reason });
   });
@@ -372,7 +397,7 @@ async function sendIsolating(ctx: PassContext, w: PlanWork, items: string[]): Pr
       continue;
     }
     summary.sent += part.length;
-    const failures = record(summary, sent.receipt, deps.log);
+    const failures = record(summary, sent.receipt, deps.log, deps.observer, part.length, (s) => lagOf(ctx, w, s));
     afterReceipt(ctx, w, part, sent.receipt, failures);
     if (w.alike !== null) {
       // Every item failed alike: the plan's problem, not each subscriber's. Nothing more for it now.
@@ -404,6 +429,7 @@ function afterReceipt(ctx: PassContext, w: PlanWork, part: string[], receipt: Re
 function setAside(ctx: PassContext, w: PlanWork, subscriber: string, reason: string): void {
   ctx.summary.setAside++;
   bump(ctx.summary.failed, "SetAside");
+  ctx.deps.observer?.item(w.plan.address, "set_aside", null, null);
   ctx.deps.store.setLastReason(w.plan.address, subscriber, "SetAside");
   const next = retryLater(ctx, w, subscriber, reason);
   ctx.deps.log.warn("set_aside", { plan: w.plan.address, subscriber, reason, nextTry: next === null ? null : iso(next) });
@@ -510,8 +536,19 @@ const halves = <T>(items: T[]): T[][] => {
 
 const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
 
-/** Counts the Charged / ChargeFailed events of one of our receipts; returns the failures by subscriber. */
-function record(summary: PassSummary, receipt: Receipt, log: Logger): Map<string, string> {
+/** Seconds from `subscriber`'s due time to now, in chain time: the head's time at the pass's start plus
+ * the time the pass has run since (the receipt's block time would cost a call per transaction). */
+function lagOf(ctx: PassContext, w: PlanWork, subscriber: string): number | null {
+  const dueAt = w.dueAt.get(subscriber);
+  if (dueAt === undefined) return null;
+  return Math.max(0, ctx.now + (ctx.deps.clock() - ctx.started) / 1000 - dueAt);
+}
+
+/** Counts the Charged / ChargeFailed events of one of our receipts (`subscribers` items, null when not
+ * known); returns the failures by subscriber. */
+function record(
+  summary: PassSummary, receipt: Receipt, log: Logger, observer: PassObserver | undefined, subscribers: number | null, lag: (subscriber: string) => number | null,
+): Map<string, string> {
   summary.transactions++;
   summary.gasUsed += receipt.gasUsed;
   const failures = new Map<string, string>();
@@ -519,15 +556,19 @@ function record(summary: PassSummary, receipt: Receipt, log: Logger): Map<string
     const e = planInterface.parseLog(l);
     if (e?.name === "Charged") {
       summary.charged++;
-      log.info("charged", { plan: l.address, subscriber: String(e.args.subscriber).toLowerCase(), periodIndex: e.args.periodIndex, amount: e.args.amount, nextChargeAt: e.args.nextChargeAt });
+      const subscriber = String(e.args.subscriber).toLowerCase();
+      observer?.item(l.address, "charged", null, lag(subscriber));
+      log.info("charged", { plan: l.address, subscriber, periodIndex: e.args.periodIndex, amount: e.args.amount, nextChargeAt: e.args.nextChargeAt });
     } else if (e?.name === "ChargeFailed") {
       const reason = reasonName(e.args.reason as bigint);
       const subscriber = String(e.args.subscriber).toLowerCase();
       failures.set(subscriber, reason);
       bump(summary.failed, reason);
+      observer?.item(l.address, "failed", reason, null);
       log.warn("charge_failed", { plan: l.address, subscriber, reason });
     }
   }
+  observer?.transaction(subscribers, receipt);
   return failures;
 }
 

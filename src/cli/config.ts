@@ -2,8 +2,10 @@
 // frozen object. Every bad or missing value stops the process with one line naming the variable and
 // what it expected. Secrets (the key, the keystore password) are kept out of `describeConfig`.
 // `run` and `status` need the factory; `usage` (a merchant's usage file for one metered plan) needs the
-// plan and the file instead, and keeps its own transaction journal.
+// plan and the file instead, and keeps its own transaction journal. The daemon's HTTP listener
+// (metrics, health, readiness: src/ops/) and its readiness thresholds are read for `run` only.
 import { existsSync, readFileSync, statSync } from "node:fs";
+import { isIP } from "node:net";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
@@ -16,6 +18,7 @@ import { configError } from "../errors.ts";
 import { redactUrl } from "../log.ts";
 import { describeLists } from "../charging/policy.ts";
 import type { PlanLists } from "../charging/policy.ts";
+import type { ReadyConfig } from "../ops/ready.ts";
 
 export type Signer = { kind: "privateKey"; privateKey: string } | { kind: "keystore"; json: string; password: string };
 
@@ -50,7 +53,15 @@ export interface KeeperConfig extends BaseConfig {
   readonly backoff: BackoffConfig;
   /** Most subscribers of one plan charged in one pass. */
   readonly maxPerPlan: number;
+  /** The daemon's HTTP listener (`/metrics`, `/healthz`, `/readyz`); null when turned off. Port 0 picks
+   * a free port (logged). `recur run --once` never listens. */
+  readonly listen: { readonly host: string; readonly port: number } | null;
+  /** What `/readyz` requires. */
+  readonly ready: ReadyConfig;
 }
+
+/** The listener's port when none is configured. */
+export const DEFAULT_METRICS_PORT = 9477;
 
 /** `usage`: one usage file billed on one metered plan. */
 export interface UsageConfig extends BaseConfig {
@@ -102,6 +113,11 @@ const VARIABLES = {
   "max-per-plan": "RECUR_MAX_PER_PLAN",
   "checkout-url": "RECUR_CHECKOUT_URL",
   tokens: "RECUR_TOKENS",
+  "metrics-host": "RECUR_METRICS_HOST",
+  "metrics-port": "RECUR_METRICS_PORT",
+  "ready-max-head-age": "RECUR_READY_MAX_HEAD_AGE",
+  "min-balance": "RECUR_MIN_BALANCE",
+  "ready-max-outbox-age": "RECUR_READY_MAX_OUTBOX_AGE",
 } as const;
 type Name = keyof typeof VARIABLES;
 
@@ -144,6 +160,16 @@ retries and quarantine (durations like 90s, 10m, 6h, 2d):
   --quarantine-after N     failing passes in a row before a plan is quarantined, default 3 (RECUR_QUARANTINE_AFTER)
   --quarantine-base D      first quarantine, doubled each further failing pass, default 10m (RECUR_QUARANTINE_BASE)
   --quarantine-max D       longest quarantine, default 6h (RECUR_QUARANTINE_MAX)
+the daemon's HTTP listener (recur run without --once; see docs/OPERATIONS.md):
+  --metrics-host HOST      address to listen on, default 127.0.0.1 (RECUR_METRICS_HOST)
+  --metrics-port N|off     port of /metrics, /healthz, /readyz, default ${DEFAULT_METRICS_PORT}; 0 picks a free one,
+                           off runs no listener (RECUR_METRICS_PORT)
+  --ready-max-head-age D   /readyz fails when the head is older than this, default 5m; 0 turns it off
+                           (RECUR_READY_MAX_HEAD_AGE)
+  --min-balance ETH        /readyz fails unless the keeper's balance is above this, in ether, default 0
+                           (RECUR_MIN_BALANCE)
+  --ready-max-outbox-age D /readyz fails when an undelivered webhook is older than this, default 1h
+                           (RECUR_READY_MAX_OUTBOX_AGE)
   --env-file FILE          read variables from FILE instead of ./.env`;
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3_600, d: 86_400 };
@@ -171,6 +197,39 @@ function addressList(name: Name, raw: string | undefined): ReadonlySet<string> {
     out.add(getAddress(entry).toLowerCase());
   }
   return out;
+}
+
+/** The listener: RECUR_METRICS_HOST (an IP address or a host name) and RECUR_METRICS_PORT (0-65535, or
+ * "off"). */
+function listenOf(value: Value): { host: string; port: number } | null {
+  const portRaw = value("metrics-port");
+  if (portRaw?.trim().toLowerCase() === "off") return null;
+  if (portRaw !== undefined && portRaw !== "" && (!/^\d{1,5}$/.test(portRaw) || Number(portRaw) > 65_535)) {
+    throw configError(VARIABLES["metrics-port"], 'a port from 0 to 65535 (0: any free port) or "off"', portRaw);
+  }
+  const port = portRaw === undefined || portRaw === "" ? DEFAULT_METRICS_PORT : Number(portRaw);
+  const host = value("metrics-host") ?? "127.0.0.1";
+  const hostName = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+  if (isIP(host) === 0 && !hostName.test(host)) throw configError(VARIABLES["metrics-host"], 'an IP address or a host name, e.g. "127.0.0.1"', host);
+  return Object.freeze({ host, port });
+}
+
+/** An amount of ether ("0.05", "2") → wei, exactly (at most 18 decimals). */
+export function parseEther(raw: string): bigint | null {
+  const match = /^(\d{1,12})(?:\.(\d{1,18}))?$/.exec(raw.trim());
+  if (match === null) return null;
+  return BigInt(match[1]!) * 10n ** 18n + BigInt((match[2] ?? "").padEnd(18, "0"));
+}
+
+function readyOf(value: Value): ReadyConfig {
+  const minBalanceRaw = value("min-balance");
+  const minBalanceWei = minBalanceRaw === undefined || minBalanceRaw === "" ? 0n : parseEther(minBalanceRaw);
+  if (minBalanceWei === null) throw configError(VARIABLES["min-balance"], 'an amount of ether, e.g. "0.05" (at most 18 decimals)', minBalanceRaw);
+  return Object.freeze({
+    maxHeadAgeSeconds: duration("ready-max-head-age", value("ready-max-head-age"), 0, 30 * 86_400, 300),
+    minBalanceWei,
+    maxOutboxAgeSeconds: duration("ready-max-outbox-age", value("ready-max-outbox-age"), 1, 30 * 86_400, 3_600),
+  });
 }
 
 function retrySchedule(raw: string | undefined): readonly number[] {
@@ -372,7 +431,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
     quarantineMax,
   });
   const maxPerPlan = integer("max-per-plan", value("max-per-plan"), 1, 1_000_000, 5000);
-  return Object.freeze({ ...base, command, ...factory, lists, backoff, maxPerPlan });
+  return Object.freeze({ ...base, command, ...factory, lists, backoff, maxPerPlan, listen: listenOf(value), ready: readyOf(value) });
 }
 
 /** What a merchant's command (`plan …`, `plans`, `subscribers`, `charges`, `revenue`) is given: the
@@ -455,7 +514,11 @@ export function describeConfig(config: Config): Record<string, unknown> {
   const target =
     config.command === "usage"
       ? { plan: config.plan, file: config.file, journal: config.journalPath }
-      : { factory: config.factory, factoryBlock: config.factoryBlock, lists: describeLists(config.lists), retrySchedule: config.backoff.retrySchedule, quarantineAfter: config.backoff.quarantineAfter, maxPerPlan: config.maxPerPlan };
+      : {
+          factory: config.factory, factoryBlock: config.factoryBlock, lists: describeLists(config.lists), retrySchedule: config.backoff.retrySchedule, quarantineAfter: config.backoff.quarantineAfter, maxPerPlan: config.maxPerPlan,
+          listen: config.listen === null ? "off" : `${config.listen.host}:${config.listen.port}`,
+          ready: { maxHeadAge: config.ready.maxHeadAgeSeconds, minBalanceWei: config.ready.minBalanceWei, maxOutboxAge: config.ready.maxOutboxAgeSeconds },
+        };
   return {
     rpc: redactUrl(config.rpcUrl),
     chainId: config.chainId,

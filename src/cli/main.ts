@@ -4,6 +4,7 @@
 // file, plan or signer, or rows that cannot be billed: nothing sent); 2 a pass failed, the reason being
 // the last log line (usage: a failure while sending, or rows that failed on-chain); 3 the node is on
 // another chain.
+// The daemon (`run` without --once) also serves /metrics, /healthz and /readyz (src/ops/) until it stops.
 import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 
@@ -19,6 +20,12 @@ import { errorMessage, KeeperError } from "../errors.ts";
 import { createLogger } from "../log.ts";
 import type { Logger } from "../log.ts";
 import { runPass } from "../charging/pass.ts";
+import type { PassSummary } from "../charging/pass.ts";
+import { startOpsServer } from "../ops/http.ts";
+import type { OpsServer } from "../ops/http.ts";
+import { createMetrics } from "../ops/metrics.ts";
+import type { KeeperMetrics, OutboxStats } from "../ops/metrics.ts";
+import { readinessProbe } from "../ops/ready.ts";
 import { createRpc } from "../chain/rpc.ts";
 import type { Rpc } from "../chain/rpc.ts";
 import { Sender } from "../chain/sender.ts";
@@ -100,12 +107,16 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
   const log = createLogger(io.stdout as never, { level: config.logLevel, base: { shard: `${config.shard.index}/${config.shard.count}` } });
   mkdirSync(path.dirname(path.resolve(config.storePath)), { recursive: true });
   const store = new Store(config.storePath);
-  const rpc = createRpc(config.rpcUrl, { timeoutMs: config.rpcTimeoutMs, retries: 4, backoffMs: 250, signal: io.signal });
+  // Metrics only where something serves them: the daemon with its listener on.
+  const metrics = config.command === "run" && !config.once && config.listen !== null
+    ? createMetrics({ store, clock: () => Date.now(), confirmations: config.confirmations, info: { chainId: config.chainId.toString(), shard: `${config.shard.index}/${config.shard.count}` }, ...outbox() })
+    : null;
+  const rpc = createRpc(config.rpcUrl, { timeoutMs: config.rpcTimeoutMs, retries: 4, backoffMs: 250, signal: io.signal, ...(metrics === null ? {} : { observe: metrics.rpc }) });
   try {
     if (!(await sameChain(rpc, config, log, io))) return 3;
     // Awaited here, so that `finally` closes the store after the command, not while it runs.
     if (config.command === "status") return await status(store, rpc, config, io);
-    return await run(config, store, rpc, log, io);
+    return await run(config, store, rpc, log, io, metrics);
   } catch (error) {
     if (error instanceof KeeperError && error.code === "CONFIG") {
       // A value found bad only once used (a keystore password that does not decrypt): one line, exit 1.
@@ -236,9 +247,62 @@ function createSender(
   });
 }
 
-async function run(config: KeeperConfig, store: Store, rpc: Rpc, log: Logger, io: Io): Promise<number> {
+/** The webhook outbox's figures for metrics and readiness, once a webhook worker runs beside the passes
+ * (none yet: its gauges and its readiness check are left out). */
+function outbox(): { outboxStats?: OutboxStats } {
+  return {};
+}
+
+/** Readiness probes get an RPC client of their own: one try, a short timeout. */
+const PROBE_TIMEOUT_MS = 2_000;
+
+/** The daemon's listener (src/ops/http.ts), and the probe RPC client that readiness and the balance
+ * gauge use. */
+async function startOps(config: KeeperConfig, deps: { store: Store; log: Logger; io: Io; metrics: KeeperMetrics; keeper: string | null }): Promise<Ops> {
+  const { metrics } = deps;
+  const probe = createRpc(config.rpcUrl, { timeoutMs: Math.min(config.rpcTimeoutMs, PROBE_TIMEOUT_MS), retries: 0, backoffMs: 0, signal: deps.io.signal, observe: metrics.rpc });
+  metrics.identify(deps.keeper);
+  const ready = readinessProbe({ rpc: probe, store: deps.store, clock: () => Date.now(), keeper: deps.keeper, config: config.ready, ...outbox() });
+  const server = await startOpsServer({ host: config.listen!.host, port: config.listen!.port, metrics, ready, log: deps.log });
+  return { server, probe, metrics };
+}
+
+interface Ops {
+  server: OpsServer;
+  probe: Rpc;
+  metrics: KeeperMetrics;
+}
+
+/** After a daemon pass: its figures, and the keeper's balance read once (a failed read keeps the last). */
+async function afterPass(ops: Ops, summary: PassSummary | null, keeper: string | null, log: Logger): Promise<void> {
+  ops.metrics.passEnded(summary);
+  if (keeper === null) return;
+  try {
+    ops.metrics.setBalance(await ops.probe.balance(keeper, "latest"));
+  } catch (error) {
+    if (!(error instanceof KeeperError && error.code === "ABORTED")) log.warn("balance_read_failed", { error: errorMessage(error) });
+  }
+}
+
+async function run(config: KeeperConfig, store: Store, rpc: Rpc, log: Logger, io: Io, metrics: KeeperMetrics | null): Promise<number> {
   const wallet = config.signer === null ? null : await loadWallet(config.signer);
-  log.info("start", { ...describeConfig(config), keeper: wallet?.address.toLowerCase() ?? null, mode: config.once ? "once" : "daemon", dryRun: config.dryRun });
+  const keeper = wallet?.address.toLowerCase() ?? null;
+  // Listening first: a port in use stops the keeper with one line, before it has logged anything.
+  const ops = metrics === null ? null : await startOps(config, { store, log, io, metrics, keeper });
+  log.info("start", { ...describeConfig(config), keeper, mode: config.once ? "once" : "daemon", dryRun: config.dryRun });
+  if (ops !== null) log.info("http_listening", { host: ops.server.host, port: ops.server.port, url: `${ops.server.url}/metrics` });
+  try {
+    return await passes(config, { store, rpc, log, io, wallet, ops });
+  } finally {
+    await ops?.server.close();
+  }
+}
+
+/** The pass loop: one pass with --once, else a pass every poll interval until a signal. */
+async function passes(
+  config: KeeperConfig,
+  { store, rpc, log, io, wallet, ops }: { store: Store; rpc: Rpc; log: Logger; io: Io; wallet: Wallet | null; ops: Ops | null },
+): Promise<number> {
   const sender = wallet === null || config.dryRun ? null : createSender(config, { rpc, store, wallet, log }, io);
   const deps = {
     rpc, store, log, sender,
@@ -250,11 +314,13 @@ async function run(config: KeeperConfig, store: Store, rpc: Rpc, log: Logger, io
     backoff: config.backoff,
     dryRun: config.dryRun,
     clock: () => Date.now(),
+    ...(ops === null ? {} : { observer: ops.metrics.pass }),
   };
   for (;;) {
     let failed = false;
+    let summary: PassSummary | null = null;
     try {
-      const summary = await runPass(deps);
+      summary = await runPass(deps);
       failed = summary.errors.length > 0;
     } catch (error) {
       if (io.signal.aborted) break;
@@ -262,6 +328,7 @@ async function run(config: KeeperConfig, store: Store, rpc: Rpc, log: Logger, io
       log.error("pass_failed", { error: errorMessage(error), code: error instanceof KeeperError ? error.code : "UNKNOWN" });
     }
     if (config.once) return failed ? 2 : 0;
+    if (ops !== null) await afterPass(ops, summary, wallet?.address.toLowerCase() ?? null, log);
     if (io.signal.aborted) break;
     await sleepUnlessAborted(config.pollIntervalMs, io.signal);
     if (io.signal.aborted) break;

@@ -2,12 +2,16 @@
 // variable and what it expected; a key never reaches the output. A node is needed only for the chain-id
 // check and the keystore.
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
 import { encryptKeystoreJson, Wallet } from "ethers";
 
+import { DEFAULT_METRICS_PORT, parseConfig } from "../../src/cli/config.ts";
+import type { KeeperConfig } from "../../src/cli/config.ts";
 import { runKeeper, startNode } from "./support/chain.ts";
 import type { Node, RunResult } from "./support/chain.ts";
 
@@ -103,6 +107,15 @@ const CASES: Case[] = [
   { title: "RECUR_RETRY_SCHEDULE not a duration", env: (v) => ({ ...v, RECUR_RETRY_SCHEDULE: "1h,soon" }), variable: "RECUR_RETRY_SCHEDULE", expected: /got "soon"$/ },
   { title: "RECUR_QUARANTINE_AFTER 0", env: (v) => ({ ...v, RECUR_QUARANTINE_AFTER: "0" }), variable: "RECUR_QUARANTINE_AFTER", expected: /an integer in \[1, 1000\], got "0"$/ },
   { title: "RECUR_QUARANTINE_MAX below the base", env: (v) => ({ ...v, RECUR_QUARANTINE_BASE: "1h", RECUR_QUARANTINE_MAX: "10m" }), variable: "RECUR_QUARANTINE_MAX", expected: /at least RECUR_QUARANTINE_BASE \(3600s\), got "10m"$/ },
+  { title: "RECUR_METRICS_PORT 65536", env: (v) => ({ ...v, RECUR_METRICS_PORT: "65536" }), variable: "RECUR_METRICS_PORT", expected: /a port from 0 to 65535 \(0: any free port\) or "off", got "65536"$/ },
+  { title: "RECUR_METRICS_PORT not a number", env: (v) => ({ ...v, RECUR_METRICS_PORT: "http" }), variable: "RECUR_METRICS_PORT", expected: /or "off", got "http"$/ },
+  { title: "RECUR_METRICS_HOST not a host", env: (v) => ({ ...v, RECUR_METRICS_HOST: "local host" }), variable: "RECUR_METRICS_HOST", expected: /an IP address or a host name, e\.g\. "127\.0\.0\.1", got "local host"$/ },
+  { title: "--metrics-host with a URL", args: ["run", "--metrics-host", "http://0.0.0.0"], env: (v) => v, variable: "RECUR_METRICS_HOST", expected: /got "http:\/\/0\.0\.0\.0"$/ },
+  { title: "RECUR_MIN_BALANCE negative", env: (v) => ({ ...v, RECUR_MIN_BALANCE: "-1" }), variable: "RECUR_MIN_BALANCE", expected: /an amount of ether, e\.g\. "0\.05" \(at most 18 decimals\), got "-1"$/ },
+  { title: "RECUR_MIN_BALANCE below one wei", env: (v) => ({ ...v, RECUR_MIN_BALANCE: "0.0000000000000000001" }), variable: "RECUR_MIN_BALANCE", expected: /at most 18 decimals\), got "0\.0000000000000000001"$/ },
+  { title: "RECUR_MIN_BALANCE in wei with a unit", env: (v) => ({ ...v, RECUR_MIN_BALANCE: "5e16" }), variable: "RECUR_MIN_BALANCE", expected: /an amount of ether.*got "5e16"$/ },
+  { title: "RECUR_READY_MAX_HEAD_AGE not a duration", env: (v) => ({ ...v, RECUR_READY_MAX_HEAD_AGE: "soon" }), variable: "RECUR_READY_MAX_HEAD_AGE", expected: /a duration from 0s to 30d.*got "soon"$/ },
+  { title: "RECUR_READY_MAX_OUTBOX_AGE 0", env: (v) => ({ ...v, RECUR_READY_MAX_OUTBOX_AGE: "0" }), variable: "RECUR_READY_MAX_OUTBOX_AGE", expected: /a duration from 1s to 30d.*got "0"$/ },
   { title: "unknown command", args: ["charge"], env: (v) => v, variable: "command", expected: /one of "run", "status", "usage", "plan", .* got "charge"$/ },
   { title: "no command", args: [], env: (v) => v, variable: "command", expected: /one of "run", "status", "usage", "plan", .* got nothing$/ },
   { title: "unknown flag", args: ["run", "--once", "--bogus"], env: (v) => v, variable: "arguments", expected: /--bogus/ },
@@ -146,6 +159,33 @@ describe("keeper configuration (binary)", function () {
   });
 });
 
+describe("keeper configuration of the daemon's listener and readiness (parsed)", () => {
+  const parse = (env: Record<string, string>, args = ["run"]) => parseConfig(args, { ...validEnv(tmp()), ...env }, tmp()) as KeeperConfig;
+
+  it("defaults: 127.0.0.1 on the default port; a 5-minute head, no balance floor, a 1-hour outbox", () => {
+    const config = parse({});
+    expect(config.listen).to.deep.equal({ host: "127.0.0.1", port: DEFAULT_METRICS_PORT });
+    expect(config.ready).to.deep.equal({ maxHeadAgeSeconds: 300, minBalanceWei: 0n, maxOutboxAgeSeconds: 3_600 });
+  });
+
+  it("RECUR_METRICS_PORT off runs no listener, 0 asks for a free port; flags win over the environment", () => {
+    expect(parse({ RECUR_METRICS_PORT: "off" }).listen).to.equal(null);
+    expect(parse({ RECUR_METRICS_PORT: "OFF" }).listen).to.equal(null);
+    expect(parse({ RECUR_METRICS_PORT: "0" }).listen).to.deep.equal({ host: "127.0.0.1", port: 0 });
+    expect(parse({ RECUR_METRICS_PORT: "off" }, ["run", "--metrics-port", "9100", "--metrics-host", "::1"]).listen).to.deep.equal({ host: "::1", port: 9100 });
+    expect(parse({ RECUR_METRICS_HOST: "0.0.0.0", RECUR_METRICS_PORT: "65535" }).listen).to.deep.equal({ host: "0.0.0.0", port: 65_535 });
+    expect(parse({ RECUR_METRICS_HOST: "keeper-1.internal" }).listen?.host).to.equal("keeper-1.internal");
+  });
+
+  it("RECUR_MIN_BALANCE is ether, exact to the wei; the readiness ages are durations (a head age of 0 turns that check off)", () => {
+    expect(parse({ RECUR_MIN_BALANCE: "0.05" }).ready.minBalanceWei).to.equal(5n * 10n ** 16n);
+    expect(parse({ RECUR_MIN_BALANCE: "2" }).ready.minBalanceWei).to.equal(2n * 10n ** 18n);
+    expect(parse({ RECUR_MIN_BALANCE: "0.000000000000000001" }).ready.minBalanceWei).to.equal(1n);
+    expect(parse({ RECUR_READY_MAX_HEAD_AGE: "0" }).ready.maxHeadAgeSeconds).to.equal(0);
+    expect(parse({ RECUR_READY_MAX_HEAD_AGE: "90s", RECUR_READY_MAX_OUTBOX_AGE: "6h" }).ready).to.include({ maxHeadAgeSeconds: 90, maxOutboxAgeSeconds: 21_600 });
+  });
+});
+
 describe("keeper configuration against a node (chain id, keystore)", function () {
   this.timeout(120_000);
   let node: Node;
@@ -170,6 +210,18 @@ describe("keeper configuration against a node (chain id, keystore)", function ()
       const lines = result.stderr.trimEnd().split("\n");
       expect(lines).to.have.length(1);
       expect(lines[0]).to.match(/^recur: RECUR_CHAIN_ID: expected the node's chain 31337, got 1$/);
+    }
+  });
+
+  it("a metrics port already in use: the daemon stops with exit 1 and one line naming RECUR_METRICS_PORT", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", () => resolve()));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const result = await runKeeper(["run"], { ...env(), RECUR_METRICS_PORT: String(port) });
+      expectOneLine(result, "RECUR_METRICS_PORT", new RegExp(`a port free to listen on at 127\\.0\\.0\\.1, got "${port}" \\(in use\\)$`));
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
     }
   });
 

@@ -78,6 +78,8 @@ export async function setUp(node: Node, options: { planCount?: number; perPlan?:
       RECUR_CONFIRMATIONS: "1",
       RECUR_STORE: options.storePath,
       RECUR_TX_TIMEOUT: "30",
+      // A daemon's listener on a free port: tests (and other runs on the machine) never fight over one.
+      RECUR_METRICS_PORT: "0",
       ...extra,
     }),
   };
