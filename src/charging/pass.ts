@@ -123,7 +123,7 @@ export async function runPass(deps: PassDeps): Promise<PassSummary> {
   };
 
   if (sender !== null) {
-    for (const receipt of await sender.recover()) record(summary, receipt, log, deps.observer, null, () => null);
+    for (const receipt of await sender.recover()) record(summary, receipt, log, deps.observer, null, () => null, isPlanOf(store));
   }
 
   const head = await rpc.block("latest");
@@ -397,7 +397,7 @@ async function sendIsolating(ctx: PassContext, w: PlanWork, items: string[]): Pr
       continue;
     }
     summary.sent += part.length;
-    const failures = record(summary, sent.receipt, deps.log, deps.observer, part.length, (s) => lagOf(ctx, w, s));
+    const failures = record(summary, sent.receipt, deps.log, deps.observer, part.length, (s) => lagOf(ctx, w, s), isPlanOf(deps.store));
     afterReceipt(ctx, w, part, sent.receipt, failures);
     if (w.alike !== null) {
       // Every item failed alike: the plan's problem, not each subscriber's. Nothing more for it now.
@@ -548,11 +548,15 @@ function lagOf(ctx: PassContext, w: PlanWork, subscriber: string): number | null
  * known); returns the failures by subscriber. */
 function record(
   summary: PassSummary, receipt: Receipt, log: Logger, observer: PassObserver | undefined, subscribers: number | null, lag: (subscriber: string) => number | null,
+  isPlan: (address: string) => boolean,
 ): Map<string, string> {
   summary.transactions++;
   summary.gasUsed += receipt.gasUsed;
   const failures = new Map<string, string>();
   for (const l of receipt.logs as Log[]) {
+    // Only the plans' own logs: a token (any token: the factory is permissionless) can emit logs with the
+    // same signatures from inside the charge, to inflate the counts or fake a subscriber's failure.
+    if (!isPlan(l.address)) continue;
     const e = planInterface.parseLog(l);
     if (e?.name === "Charged") {
       summary.charged++;
@@ -571,6 +575,9 @@ function record(
   observer?.transaction(subscribers, receipt);
   return failures;
 }
+
+/** Whether a log's address is one of the factory's plans (in the index). */
+const isPlanOf = (store: Store) => (address: string): boolean => store.plan(address.toLowerCase()) !== undefined;
 
 function totalCalls(rpc: Rpc): number {
   let n = 0;

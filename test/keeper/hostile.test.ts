@@ -111,6 +111,30 @@ describe("keeper among hostile plans and subscribers (end to end)", function () 
     }
   });
 
+  it("counts only the plans' own logs: a token that forges Charged and ChargeFailed inside the pull inflates nothing", async () => {
+    const { node } = nodes;
+    const s = await setUp(node, { planCount: 0, perPlan: 0, storePath: storePath() });
+    const forger = await deploy("HostileToken", s.deployer);
+    const plan = await createPlan(s, String(forger.target));
+    const honest = [await eoaSubscriber(node, s, forger, plan), await eoaSubscriber(node, s, forger, plan)];
+    await (await forger.getFunction("setBehaviours")(Token.Normal, Token.Normal, Token.Forge)).wait();
+    await node.mineAt((await node.latestTimestamp()) + PERIOD);
+
+    const run = ok(await runKeeper(["run", "--once"], s.env()));
+    for (const who of honest) expect(await periodsPaid(plan, who)).to.equal(2n);
+    const summary = summaryOf(run) as { charged: number; failed: Record<string, number> };
+    // Each pull emitted two forged Charged and one forged ChargeFailed (of the real subscriber) from the token.
+    expect(summary.charged).to.equal(2);
+    expect(summary.failed).to.deep.equal({});
+    const planAddress = String(plan.target).toLowerCase();
+    const charged = run.lines.filter((l) => l.event === "charged");
+    expect(charged.map((l) => [String(l.plan).toLowerCase(), l.subscriber]).sort()).to.deep.equal(honest.map((who) => [planAddress, who]).sort());
+    expect(run.lines.filter((l) => l.event === "charge_failed")).to.deep.equal([]);
+    // Nothing was put on the retry schedule for the forged failures.
+    const status = JSON.parse((await runKeeper(["status", "--json"], s.env())).stdout.trim()) as { retries: { waiting: number } };
+    expect(status.retries.waiting).to.equal(0);
+  });
+
   it("keeps to the operator's lists: a denied owner's plans and plans in a token not allowed are left alone, the rest charged", async () => {
     const { node } = nodes;
     const s = await setUp(node, { planCount: 1, perPlan: 2, storePath: storePath() });

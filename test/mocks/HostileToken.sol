@@ -8,11 +8,14 @@ import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 /// with a revert, by burning every unit of gas it is given, or with a huge payload (`hugeBytes` long, the
 /// true answer in its first word). The factory is permissionless, so anyone can create a plan on such a
 /// token: the plan's views must still answer (`TransferFailed`) and its batches must still record the item
-/// and go on. `decimals` always answers 6, so a USD-priced plan can be created on it. Open to anyone.
+/// and go on. `Forge` moves the tokens as asked, then emits forged copies of a plan's `Charged` and
+/// `ChargeFailed` events from the token: whoever reads a charge's receipt must count only the plan's own
+/// logs. `decimals` always answers 6, so a USD-priced plan can be created on it. Open to anyone.
 /// Tests only.
 contract HostileToken is ERC20 {
     /// @notice How a function answers. `Normal` is the ERC-20's own answer. A hostile `transferFrom` moves
-    /// nothing, except `Huge`, which moves the tokens and then answers `true` in its first word.
+    /// nothing, except `Huge`, which moves the tokens and then answers `true` in its first word, and `Forge`
+    /// (for `transferFrom` only), which moves them, answers `true` and emits forged plan events.
     enum Behaviour {
         Normal,
         Empty,
@@ -20,8 +23,14 @@ contract HostileToken is ERC20 {
         ShortWord,
         Revert,
         BurnGas,
-        Huge
+        Huge,
+        Forge
     }
+
+    /// @notice A forgery of `IPlanCore.Charged`, same signature, emitted by the token.
+    event Charged(address indexed subscriber, uint256 periodIndex, uint256 amount, uint256 nextChargeAt);
+    /// @notice A forgery of `IPlan.ChargeFailed` (the reason as its uint8 code), emitted by the token.
+    event ChargeFailed(address indexed subscriber, uint8 reason);
 
     Behaviour public allowanceBehaviour;
     Behaviour public balanceOfBehaviour;
@@ -68,7 +77,16 @@ contract HostileToken is ERC20 {
 
     function transferFrom(address from, address to, uint256 value) public override returns (bool) {
         Behaviour behaviour = transferFromBehaviour;
-        if (behaviour == Behaviour.Normal || behaviour == Behaviour.Huge) super.transferFrom(from, to, value);
+        if (behaviour == Behaviour.Normal || behaviour == Behaviour.Huge || behaviour == Behaviour.Forge) {
+            super.transferFrom(from, to, value);
+        }
+        if (behaviour == Behaviour.Forge) {
+            // Two forged charges of made-up subscribers and a forged failure of the real one.
+            emit Charged(address(uint160(0xF0F0)), 7, value, block.timestamp);
+            emit Charged(address(uint160(0xF0F1)), 7, value, block.timestamp);
+            emit ChargeFailed(from, 4);
+            return true;
+        }
         _answer(behaviour, 1);
         return true;
     }

@@ -9,7 +9,7 @@ import { DAY, fundedWallet, PERIOD, PRICE, terms } from "./scenario.ts";
 import type { Scenario } from "./scenario.ts";
 
 /** HostileToken.Behaviour */
-export const Token = { Normal: 0, Empty: 1, OneByte: 2, ShortWord: 3, Revert: 4, BurnGas: 5, Huge: 6 } as const;
+export const Token = { Normal: 0, Empty: 1, OneByte: 2, ShortWord: 3, Revert: 4, BurnGas: 5, Huge: 6, Forge: 7 } as const;
 /** HostileFeed.Behaviour */
 export const Feed = { Normal: 0, Raw: 1, Empty: 2, Short: 3, Revert: 4, BurnGas: 5, Huge: 6 } as const;
 /** HookedSubscriber.Hook */
