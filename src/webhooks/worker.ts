@@ -193,12 +193,14 @@ async function attempt(deps: WorkerDeps, endpoint: EndpointConfig, row: WebhookD
     return;
   }
   if (result.outcome === "gone") {
+    const first = !isGone(store, endpoint.url);
     store.transaction(() => {
       store.setDelivery({ ...row, attempts, lastStatus: 410, lastError: result.error, nextAttemptAt: now });
-      store.setMeta(goneKey(endpoint.url), String(now));
+      if (first) store.setMeta(goneKey(endpoint.url), String(now));
     });
-    summary.gone++;
     deps.onResult?.("gone", ms);
+    if (!first) return; // another delivery in flight when the first 410 came
+    summary.gone++;
     log.error("webhook_endpoint_gone", { endpoint: endpoint.name, id: event.id, note: "410 Gone: no more deliveries to it; its events stay queued (recur webhooks replay starts it again)" });
     return;
   }

@@ -1,8 +1,6 @@
 // Webhooks end to end on a real hardhat node, the keeper run as a process (`recur run --once` with
 // RECUR_WEBHOOKS) and a real receiver on 127.0.0.1: every event kind arrives, signed (verified with the
 // spec's own library, with either of two secrets: rotation), with the payload the chain says.
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
@@ -10,30 +8,13 @@ import { encodeBytes32String } from "ethers";
 import type { Contract, Signer } from "ethers";
 
 import { runKeeper, useSharedNode } from "../keeper/support/chain.ts";
-import type { Node, RunResult } from "../keeper/support/chain.ts";
+import type { Node } from "../keeper/support/chain.ts";
 import { createMeteredPlan, DAY, fundedWallet, GRACE, PERIOD, PRICE, setUp, subscribeMetered, subscribeNew, terms } from "../keeper/support/scenario.ts";
 import { at } from "../keeper/support/chain.ts";
 import { EVENT_TYPES } from "../../src/webhooks/events.ts";
+import { NEW_SECRET, ok, OLD_SECRET, tmp, writeConfig } from "./support/helpers.ts";
 import { startReceiver } from "./support/receiver.ts";
 import type { Receiver } from "./support/receiver.ts";
-
-export const OLD_SECRET = "whsec_" + Buffer.alloc(32, 1).toString("base64");
-export const NEW_SECRET = "whsec_" + Buffer.alloc(32, 2).toString("base64");
-
-export function tmp(): string {
-  return mkdtempSync(path.join(tmpdir(), "recur-wh-"));
-}
-
-export function writeConfig(dir: string, config: Record<string, unknown>): string {
-  const file = path.join(dir, `webhooks-${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(file, JSON.stringify(config));
-  return file;
-}
-
-export function ok(result: RunResult): RunResult {
-  expect(result.code, `exit ${result.code ?? result.signal}\n${result.stdout.slice(-3000)}${result.stderr}`).to.equal(0);
-  return result;
-}
 
 async function send(contract: Contract, signer: Signer, method: string, ...args: unknown[]) {
   const receipt = await (await (contract.connect(signer) as Contract).getFunction(method)(...args)).wait();
