@@ -50,7 +50,7 @@ export const CHAIN_EVENT_TYPES: Partial<Record<ActivityKind, EventType>> = {
 };
 
 /** Facts kept as base units (strings) and rendered twice: `amount` and `amountDecimal`. */
-const AMOUNT_KEYS = ["amount", "maxAmount", "oldMaxAmount", "newMaxAmount", "price"] as const;
+const AMOUNT_KEYS = ["amount", "maxAmount", "oldMaxAmount", "newMaxAmount", "usage", "fromCredits"] as const;
 /** Facts kept as unix seconds and rendered as ISO-8601. */
 const TIME_KEYS = ["startedAt", "nextChargeAt", "paidThrough", "pausedAt", "dueAt", "trialEndsAt", "graceEndsAt", "expiredAt"] as const;
 const PLAN_STATUS = ["Active", "OnHold", "Retired"];
@@ -75,9 +75,11 @@ function chainFacts(store: Store, chainId: bigint, row: ActivityRow): Record<str
   const sub = row.subscriber === null ? undefined : store.subscription(row.plan, row.subscriber);
   const ref = row.kind === "subscribed" ? row.ref : (sub?.ref ?? null);
   const base: Record<string, unknown> = {
-    chainId: chainId.toString(), plan: row.plan, subscriber: row.subscriber, ref, token: store.plan(row.plan)?.token ?? null,
+    chainId: chainId.toString(), plan: row.plan, subscriber: row.subscriber, token: store.plan(row.plan)?.token ?? null,
     txHash: row.txHash, block: row.block.toString(), logIndex: row.logIndex,
   };
+  // The merchant's ref belongs to a subscription; a plan's own events have none.
+  if (row.subscriber !== null) base.ref = ref;
   switch (row.kind) {
     case "subscribed":
       return { ...base, maxAmount: d.maxAmount, startedAt: num(d.startedAt), nextChargeAt: num(d.nextChargeAt), trial: d.trial === "true" };

@@ -1,13 +1,14 @@
 // Webhooks end to end on a real hardhat node, the keeper run as a process (`recur run --once` with
 // RECUR_WEBHOOKS) and a real receiver on 127.0.0.1: every event kind arrives, signed (verified with the
 // spec's own library, with either of two secrets: rotation), with the payload the chain says.
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 import { expect } from "chai";
 import { encodeBytes32String } from "ethers";
 import type { Contract, Signer } from "ethers";
 
-import { runKeeper, useSharedNode } from "../keeper/support/chain.ts";
+import { ROOT, runKeeper, useSharedNode } from "../keeper/support/chain.ts";
 import type { Node } from "../keeper/support/chain.ts";
 import { createMeteredPlan, DAY, fundedWallet, GRACE, PERIOD, PRICE, setUp, subscribeMetered, subscribeNew, terms } from "../keeper/support/scenario.ts";
 import { at } from "../keeper/support/chain.ts";
@@ -29,6 +30,25 @@ async function createPlan(s: Awaited<ReturnType<typeof setUp>>, overrides: Recor
 }
 
 const lower = (a: unknown) => String(a).toLowerCase();
+
+/** Every key path of a JSON value ("data.token.symbol"), sorted. */
+function keyPaths(value: unknown, prefix = ""): string[] {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return [prefix];
+  return Object.entries(value).flatMap(([k, v]) => keyPaths(v, prefix === "" ? k : `${prefix}.${k}`)).sort();
+}
+
+/** docs/WEBHOOKS.md shows each type's body as the keeper sends it: each example's keys are the keys of a
+ * body delivered here (RECUR_WEBHOOK_EXAMPLES=file writes those bodies, to regenerate the examples). */
+function checkDocs(byType: Map<string, { type: string; timestamp: string; data: Record<string, unknown> }[]>): void {
+  const samples = Object.fromEntries([...EVENT_TYPES].map((t) => [t, byType.get(t)![0]!]));
+  if (process.env.RECUR_WEBHOOK_EXAMPLES !== undefined) writeFileSync(process.env.RECUR_WEBHOOK_EXAMPLES, JSON.stringify(samples, null, 2));
+  const docs = readFileSync(path.join(ROOT, "docs/WEBHOOKS.md"), "utf8");
+  for (const type of EVENT_TYPES) {
+    const match = new RegExp("### `" + type.replace(".", "\\.") + "`[\\s\\S]*?```json\\n([\\s\\S]*?)```").exec(docs);
+    expect(match, `docs/WEBHOOKS.md has an example of ${type}`).to.not.equal(null);
+    expect(keyPaths(JSON.parse(match![1]!)), `docs/WEBHOOKS.md's ${type} example has the keys the keeper sends`).to.deep.equal(keyPaths(samples[type]));
+  }
+}
 
 describe("webhooks: every event kind, end to end", function () {
   this.timeout(600_000);
@@ -138,6 +158,7 @@ describe("webhooks: every event kind, end to end", function () {
     expect((byType.get("plan.payee_changed") ?? []).find((x) => x.data.plan === lower(other.target))!.data).to.include({ newPayee: lower(await s.deployer.getAddress()) });
     for (const { json } of delivered.values()) expect(json.timestamp).to.match(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
     // One id per fact: no two delivered ids carry the same fact.
+    checkDocs(byType);
     const facts = [...delivered.values()].map(({ json }) => `${json.type}|${String(json.data.txHash ?? "")}|${String(json.data.logIndex ?? "")}|${String(json.data.subscriber)}|${String(json.data.dueAt ?? "")}`);
     expect(new Set(facts).size).to.equal(facts.length);
   });
