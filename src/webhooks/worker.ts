@@ -230,6 +230,8 @@ export async function deliverDue(deps: WorkerDeps): Promise<RoundSummary> {
   const perEndpoint = new Map<string, number>();
   const tried = new Set<string>();
   let fannedAt = -Infinity;
+  // Rows already tried in this call (or in flight) can fill a page of due rows: the page then widens.
+  let page = config.concurrency * 4;
   for (;;) {
     if (deps.signal.aborted) break;
     const now = deps.clock();
@@ -239,7 +241,8 @@ export async function deliverDue(deps: WorkerDeps): Promise<RoundSummary> {
     }
     const free = activeEndpoints(store, config).filter((e) => (perEndpoint.get(e.url) ?? 0) < config.perEndpoint);
     if (inflight.size < config.concurrency && free.length > 0) {
-      const rows = store.dueDeliveries(now, free.map((e) => e.url), config.concurrency * 4 + tried.size);
+      const rows = store.dueDeliveries(now, free.map((e) => e.url), page + inflight.size);
+      const launched = inflight.size;
       for (const row of rows) {
         if (inflight.size >= config.concurrency) break;
         const key = `${row.eventSeq}:${row.endpoint}`;
@@ -255,6 +258,11 @@ export async function deliverDue(deps: WorkerDeps): Promise<RoundSummary> {
           });
         inflight.set(key, task);
       }
+      if (inflight.size === launched && rows.length === page + launched && inflight.size < config.concurrency) {
+        page *= 2;
+        continue;
+      }
+      page = config.concurrency * 4;
     }
     if (inflight.size === 0) break;
     await Promise.race(inflight.values());
