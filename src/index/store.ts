@@ -771,11 +771,15 @@ export class Store {
   }
 
   /** For metrics and readiness: pending deliveries, and the age (seconds) of the oldest event still
-   * pending somewhere (by its created_at), null when nothing is pending. */
-  webhookOutboxStats(nowSeconds: number): { depth: number; oldestAgeSeconds: number | null } {
+   * pending somewhere (by its created_at), null when nothing is pending. `endpoints`: only deliveries to
+   * these (the active ones: src/webhooks/worker.ts `outboxStats`), so that an endpoint removed from the
+   * config or stopped by a 410 does not look like a stuck outbox; default every endpoint. */
+  webhookOutboxStats(nowSeconds: number, endpoints?: readonly string[]): { depth: number; oldestAgeSeconds: number | null } {
+    if (endpoints !== undefined && endpoints.length === 0) return { depth: 0, oldestAgeSeconds: null };
+    const only = endpoints === undefined ? "" : ` AND d.endpoint IN (${endpoints.map(() => "?").join(", ")})`;
     const r = this.#db
-      .prepare("SELECT COUNT(*) AS n, MIN(e.created_at) AS oldest FROM webhook_deliveries d JOIN webhook_events e ON e.seq = d.event_seq WHERE d.state = 'pending'")
-      .get() as Row;
+      .prepare(`SELECT COUNT(*) AS n, MIN(e.created_at) AS oldest FROM webhook_deliveries d JOIN webhook_events e ON e.seq = d.event_seq WHERE d.state = 'pending'${only}`)
+      .get(...(endpoints ?? [])) as Row;
     return { depth: Number(r.n), oldestAgeSeconds: r.oldest === null ? null : Math.max(0, nowSeconds - Math.floor(Number(r.oldest) / 1000)) };
   }
 

@@ -221,6 +221,12 @@ async function attempt(deps: WorkerDeps, endpoint: EndpointConfig, row: WebhookD
 /** The endpoints that are configured and not stopped by a 410. */
 export const activeEndpoints = (store: Store, config: WebhooksConfig): EndpointConfig[] => config.endpoints.filter((e) => !isGone(store, e.url));
 
+/** The outbox as metrics and readiness see it: deliveries pending to the active endpoints, and the age
+ * (seconds) of the oldest event among them (null when none is pending). */
+export function outboxStats(store: Store, config: WebhooksConfig, nowSeconds: number): { depth: number; oldestAgeSeconds: number | null } {
+  return store.webhookOutboxStats(nowSeconds, activeEndpoints(store, config).map((e) => e.url));
+}
+
 /** Fans out and sends everything due now, until nothing due is left (each delivery at most once per
  * call: a failed one is due again only later). */
 export async function deliverDue(deps: WorkerDeps): Promise<RoundSummary> {

@@ -157,6 +157,7 @@ describe("webhooks: the outbox in the store", () => {
     expect(fanOut(s, [endpoint], 5000)).to.equal(3);
     expect(fanOut(s, [endpoint], 5000)).to.equal(0);
     expect(s.webhookOutboxStats(61)).to.deep.equal({ depth: 3, oldestAgeSeconds: 60 });
+    expect(s.webhookOutboxStats(61, ["http://elsewhere"]), "only the endpoints asked about").to.deep.equal({ depth: 0, oldestAgeSeconds: null });
     const d2 = s.delivery(s.webhookEvent("evt_2")!.seq, "http://a")!;
     s.setDelivery({ ...d2, state: "delivered", attempts: 1, deliveredAt: 6000 });
     s.transaction(() => s.rollbackAbove(10n));

@@ -55,7 +55,7 @@ export const webhooksListCommand: Command = {
 
 export const webhooksTestCommand: Command = {
   spec: { name: "webhooks test", options: { endpoint: { type: "string" } }, factory: "optional", signer: null, csv: false, rpc: "none", webhooks: "required" },
-  summary: "send a signed webhook.test event to each endpoint (or one) now, and show what it answered",
+  summary: "send a signed webhook.test event to each endpoint (or one) now, and show what it answered (exit 0 all 2xx, 2 otherwise)",
   synopsis: "recur webhooks test [--endpoint URL|NAME] [--json]",
   help: [{ flag: "--endpoint URL", text: "only this endpoint (its url or name)" }],
   examples: ["recur webhooks test --endpoint https://merchant.example/hooks/recur"],
