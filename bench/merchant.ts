@@ -437,7 +437,7 @@ try {
   // 2. The index: the real events by the indexer, the stretches checkpointed, then the synthetic history.
   const storePath = path.join(storeDir, "index.sqlite");
   const nodeRpc: Rpc = createRpc(url, { timeoutMs: 60_000, retries: 2, backoffMs: 250 });
-  const deps = { rpc: nodeRpc, store: undefined as unknown as Store, log: quiet, factory: factoryAddress, factoryBlock, confirmations: CONFIRMATIONS, logRange: LOG_RANGE };
+  const deps = { rpc: nodeRpc, store: undefined as unknown as Store, log: quiet, factory: factoryAddress, factoryBlock, confirmations: CONFIRMATIONS, logRange: LOG_RANGE, chainId: 31337n };
   const indexStarted = performance.now();
   const store = new Store(storePath);
   deps.store = store;

@@ -124,7 +124,7 @@ export function createContext(config: CommandConfig, values: OptionValues, io: I
       if (config.factory === null) throw new KeeperError("CONFIG", "RECUR_FACTORY: expected the factory whose plans the index holds, got nothing");
       const head = await rpc.block("latest");
       const result = await sync(
-        { rpc, store: openStore(), log, factory: config.factory, factoryBlock: config.factoryBlock, confirmations: config.confirmations, logRange: config.logRange },
+        { rpc, store: openStore(), log, factory: config.factory, factoryBlock: config.factoryBlock, confirmations: config.confirmations, logRange: config.logRange, chainId: config.chainId },
         head,
       );
       return { head, sync: result };

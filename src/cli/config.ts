@@ -17,6 +17,8 @@ import type { BackoffConfig } from "../charging/backoff.ts";
 import { configError } from "../errors.ts";
 import { redactUrl } from "../log.ts";
 import { describeLists } from "../charging/policy.ts";
+import { loadWebhooksConfig } from "../webhooks/config.ts";
+import type { WebhooksConfig } from "../webhooks/config.ts";
 import type { PlanLists } from "../charging/policy.ts";
 import type { ReadyConfig } from "../ops/ready.ts";
 
@@ -58,6 +60,8 @@ export interface KeeperConfig extends BaseConfig {
   readonly listen: { readonly host: string; readonly port: number } | null;
   /** What `/readyz` requires. */
   readonly ready: ReadyConfig;
+  /** The webhooks config file (RECUR_WEBHOOKS), null when webhooks are off. */
+  readonly webhooks: WebhooksConfig | null;
 }
 
 /** The listener's port when none is configured. */
@@ -118,6 +122,7 @@ const VARIABLES = {
   "ready-max-head-age": "RECUR_READY_MAX_HEAD_AGE",
   "min-balance": "RECUR_MIN_BALANCE",
   "ready-max-outbox-age": "RECUR_READY_MAX_OUTBOX_AGE",
+  webhooks: "RECUR_WEBHOOKS",
 } as const;
 type Name = keyof typeof VARIABLES;
 
@@ -170,6 +175,9 @@ the daemon's HTTP listener (recur run without --once; see docs/OPERATIONS.md):
                            (RECUR_MIN_BALANCE)
   --ready-max-outbox-age D /readyz fails when an undelivered webhook is older than this, default 1h
                            (RECUR_READY_MAX_OUTBOX_AGE)
+webhooks (docs/WEBHOOKS.md):
+  --webhooks FILE          endpoints, secrets and leads (JSON); the daemon then runs the delivery worker
+                           beside the charging passes, and run --once derives and delivers once (RECUR_WEBHOOKS)
   --env-file FILE          read variables from FILE instead of ./.env`;
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3_600, d: 86_400 };
@@ -379,6 +387,19 @@ function baseOf(value: Value, parsed: Parsed, signer: Signer | null, cwd: string
   };
 }
 
+/** RECUR_WEBHOOKS: the file, read and checked now; null when not set. */
+function webhooksOf(value: Value, cwd: string): WebhooksConfig | null {
+  const file = value("webhooks");
+  if (file === undefined || file === "") return null;
+  return loadWebhooksConfig(VARIABLES.webhooks, path.resolve(cwd, file));
+}
+
+function requiredWebhooks(value: Value, cwd: string): WebhooksConfig {
+  const config = webhooksOf(value, cwd);
+  if (config === null) throw configError(VARIABLES.webhooks, "the webhooks config file (JSON; see docs/WEBHOOKS.md)", undefined);
+  return config;
+}
+
 export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd = process.cwd()): Config {
   const parsed = readArgs(argv);
   const [command, ...rest] = parsed.positionals;
@@ -431,7 +452,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
     quarantineMax,
   });
   const maxPerPlan = integer("max-per-plan", value("max-per-plan"), 1, 1_000_000, 5000);
-  return Object.freeze({ ...base, command, ...factory, lists, backoff, maxPerPlan, listen: listenOf(value), ready: readyOf(value) });
+  return Object.freeze({ ...base, command, ...factory, lists, backoff, maxPerPlan, listen: listenOf(value), ready: readyOf(value), webhooks: webhooksOf(value, cwd) });
 }
 
 /** What a merchant's command (`plan …`, `plans`, `subscribers`, `charges`, `revenue`) is given: the
@@ -451,6 +472,8 @@ export interface CommandConfig extends BaseConfig {
   readonly tokens: ReadonlyMap<string, string>;
   /** The signer's transaction journal (RECUR_USAGE_JOURNAL: the same one `usage` keeps). */
   readonly journalPath: string;
+  /** The webhooks config file (RECUR_WEBHOOKS), null when not set. */
+  readonly webhooks: WebhooksConfig | null;
 }
 
 export interface CommandSpec {
@@ -464,6 +487,10 @@ export interface CommandSpec {
   readonly signer: string | null;
   /** Whether --csv is offered. */
   readonly csv: boolean;
+  /** "none": the command never calls the node (no RPC URL or chain id needed: `webhooks list`, `verify`). */
+  readonly rpc?: "none";
+  /** The command needs RECUR_WEBHOOKS (`webhooks …`). */
+  readonly webhooks?: "required";
 }
 
 export type OptionValues = Readonly<Record<string, string | boolean | string[] | undefined>>;
@@ -479,8 +506,8 @@ export function parseCommandConfig(spec: CommandSpec, argv: readonly string[], e
   if (flags.csv === true && !spec.csv) throw configError("arguments", `--json (${spec.name} has no table for --csv)`, "--csv");
   if (flags.csv === true && flags.json === true) throw configError("arguments", "one of --json and --csv", "--json --csv");
   const value = sourcesOf(parsed, env, cwd);
-  const rpc = rpcOf(value);
-  const factory = spec.factory === "required" || value("factory") !== undefined ? factoryOf(value) : null;
+  const rpc = spec.rpc === "none" ? { rpcUrl: "", chainId: 0n } : rpcOf(value);
+  const factory = spec.rpc !== "none" && (spec.factory === "required" || value("factory") !== undefined) ? factoryOf(value) : null;
   const signer = signerOf(value, spec.signer);
   const base = baseOf(value, parsed, signer, cwd, rpc);
   const checkoutUrl = value("checkout-url") ?? "http://127.0.0.1:8080/checkout.html";
@@ -504,6 +531,7 @@ export function parseCommandConfig(spec: CommandSpec, argv: readonly string[], e
       checkoutUrl,
       tokens,
       journalPath: value("journal") ?? `${cwd}/recur-usage.sqlite`,
+      webhooks: spec.webhooks === "required" ? requiredWebhooks(value, cwd) : null,
     }),
     values: own,
   };
@@ -518,6 +546,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
           factory: config.factory, factoryBlock: config.factoryBlock, lists: describeLists(config.lists), retrySchedule: config.backoff.retrySchedule, quarantineAfter: config.backoff.quarantineAfter, maxPerPlan: config.maxPerPlan,
           listen: config.listen === null ? "off" : `${config.listen.host}:${config.listen.port}`,
           ready: { maxHeadAge: config.ready.maxHeadAgeSeconds, minBalanceWei: config.ready.minBalanceWei, maxOutboxAge: config.ready.maxOutboxAgeSeconds },
+          webhooks: config.webhooks === null ? null : { file: config.webhooks.file, endpoints: config.webhooks.endpoints.map((e) => e.name) },
         };
   return {
     rpc: redactUrl(config.rpcUrl),

@@ -1,5 +1,7 @@
 // The keeper's command line: `run --once` (cron), `run` (daemon), `run --dry-run`, `status`, and
-// `usage` (a merchant bills a metered plan's usage file: src/usage/bill.ts).
+// `usage` (a merchant bills a metered plan's usage file: src/usage/bill.ts). With RECUR_WEBHOOKS, `run`
+// also runs the webhook worker (src/webhooks/worker.ts): its own loop beside the passes in a daemon, one
+// round after the pass with --once.
 // Exit codes: 0 everything due was handled (usage: every row billed); 1 bad configuration (usage: a bad
 // file, plan or signer, or rows that cannot be billed: nothing sent); 2 a pass failed, the reason being
 // the last log line (usage: a failure while sending, or rows that failed on-chain); 3 the node is on
@@ -31,6 +33,7 @@ import type { Rpc } from "../chain/rpc.ts";
 import { Sender } from "../chain/sender.ts";
 import { Store } from "../index/store.ts";
 import { billUsage, checkJournal, parseUsageFile } from "../usage/bill.ts";
+import { initCursors, outboxStats, runWebhookWorker, webhookRound } from "../webhooks/worker.ts";
 
 export type { Io } from "./command.ts";
 
@@ -109,7 +112,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
   const store = new Store(config.storePath);
   // Metrics only where something serves them: the daemon with its listener on.
   const metrics = config.command === "run" && !config.once && config.listen !== null
-    ? createMetrics({ store, clock: () => Date.now(), confirmations: config.confirmations, info: { chainId: config.chainId.toString(), shard: `${config.shard.index}/${config.shard.count}` }, ...outbox() })
+    ? createMetrics({ store, clock: () => Date.now(), confirmations: config.confirmations, info: { chainId: config.chainId.toString(), shard: `${config.shard.index}/${config.shard.count}` }, ...outbox(config, store) })
     : null;
   const rpc = createRpc(config.rpcUrl, { timeoutMs: config.rpcTimeoutMs, retries: 4, backoffMs: 250, signal: io.signal, ...(metrics === null ? {} : { observe: metrics.rpc }) });
   try {
@@ -147,7 +150,7 @@ async function merchant(command: Command, argv: readonly string[], env: NodeJS.P
   const rpc = createRpc(config.rpcUrl, { timeoutMs: config.rpcTimeoutMs, retries: 4, backoffMs: 250, signal: io.signal });
   const ctx = createContext(config, values, io, rpc, log);
   try {
-    if (!(await sameChain(rpc, config, log, io))) return 3;
+    if (command.spec.rpc !== "none" && !(await sameChain(rpc, config, log, io))) return 3;
     return await command.run(ctx);
   } catch (error) {
     if (error instanceof KeeperError && error.code === "CONFIG") {
@@ -247,10 +250,12 @@ function createSender(
   });
 }
 
-/** The webhook outbox's figures for metrics and readiness, once a webhook worker runs beside the passes
- * (none yet: its gauges and its readiness check are left out). */
-function outbox(): { outboxStats?: OutboxStats } {
-  return {};
+/** The webhook outbox's figures for metrics and readiness, when webhooks are configured (otherwise its
+ * gauges and its readiness check are left out): the active endpoints' pending deliveries. */
+function outbox(config: KeeperConfig, store: Store): { outboxStats?: OutboxStats } {
+  const hooks = config.webhooks;
+  if (hooks === null || config.dryRun) return {};
+  return { outboxStats: () => outboxStats(store, hooks, Math.floor(Date.now() / 1000)) };
 }
 
 /** Readiness probes get an RPC client of their own: one try, a short timeout. */
@@ -262,7 +267,7 @@ async function startOps(config: KeeperConfig, deps: { store: Store; log: Logger;
   const { metrics } = deps;
   const probe = createRpc(config.rpcUrl, { timeoutMs: Math.min(config.rpcTimeoutMs, PROBE_TIMEOUT_MS), retries: 0, backoffMs: 0, signal: deps.io.signal, observe: metrics.rpc });
   metrics.identify(deps.keeper);
-  const ready = readinessProbe({ rpc: probe, store: deps.store, clock: () => Date.now(), keeper: deps.keeper, config: config.ready, ...outbox() });
+  const ready = readinessProbe({ rpc: probe, store: deps.store, clock: () => Date.now(), keeper: deps.keeper, config: config.ready, ...outbox(config, deps.store) });
   const server = await startOpsServer({ host: config.listen!.host, port: config.listen!.port, metrics, ready, log: deps.log });
   return { server, probe, metrics };
 }
@@ -306,7 +311,7 @@ async function passes(
   const sender = wallet === null || config.dryRun ? null : createSender(config, { rpc, store, wallet, log }, io);
   const deps = {
     rpc, store, log, sender,
-    indexer: { rpc, store, log, factory: config.factory, factoryBlock: config.factoryBlock, confirmations: config.confirmations, logRange: config.logRange },
+    indexer: { rpc, store, log, factory: config.factory, factoryBlock: config.factoryBlock, confirmations: config.confirmations, logRange: config.logRange, chainId: config.chainId },
     batchSize: config.batchSize,
     maxPerPlan: config.maxPerPlan,
     shard: config.shard,
@@ -316,25 +321,55 @@ async function passes(
     clock: () => Date.now(),
     ...(ops === null ? {} : { observer: ops.metrics.pass }),
   };
-  for (;;) {
-    let failed = false;
-    let summary: PassSummary | null = null;
-    try {
-      summary = await runPass(deps);
-      failed = summary.errors.length > 0;
-    } catch (error) {
+  // Webhooks (when configured; a dry run sends none): their own loop beside the passes in a daemon, one
+  // round after the pass with --once. Each side's failures are logged and never stop the other.
+  const hooks = config.webhooks === null || config.dryRun
+    ? null
+    : {
+        store, rpc, log, config: config.webhooks, chainId: config.chainId, clock: () => Date.now(), signal: io.signal,
+        ...(ops === null ? {} : { onResult: (result: string) => ops.metrics.webhookDelivery(result) }),
+      };
+  if (hooks !== null) initCursors(store, hooks.config.endpoints);
+  const worker = hooks === null || config.once ? null : runWebhookWorker(hooks);
+  try {
+    for (;;) {
+      let failed = false;
+      let summary: PassSummary | null = null;
+      try {
+        summary = await runPass(deps);
+        failed = summary.errors.length > 0;
+      } catch (error) {
+        if (io.signal.aborted) break;
+        failed = true;
+        log.error("pass_failed", { error: errorMessage(error), code: error instanceof KeeperError ? error.code : "UNKNOWN" });
+      }
+      if (config.once) {
+        if (hooks !== null) failed = !(await webhooksOnce(hooks, log)) || failed;
+        return failed ? 2 : 0;
+      }
+      if (ops !== null) await afterPass(ops, summary, wallet?.address.toLowerCase() ?? null, log);
       if (io.signal.aborted) break;
-      failed = true;
-      log.error("pass_failed", { error: errorMessage(error), code: error instanceof KeeperError ? error.code : "UNKNOWN" });
+      await sleepUnlessAborted(config.pollIntervalMs, io.signal);
+      if (io.signal.aborted) break;
     }
-    if (config.once) return failed ? 2 : 0;
-    if (ops !== null) await afterPass(ops, summary, wallet?.address.toLowerCase() ?? null, log);
-    if (io.signal.aborted) break;
-    await sleepUnlessAborted(config.pollIntervalMs, io.signal);
-    if (io.signal.aborted) break;
+  } finally {
+    // The store stays open until the worker has stopped (it stops on the same signal).
+    await worker;
   }
   log.info("stop", { reason: "signal" });
   return 0;
+}
+
+/** `run --once` with webhooks: one round (derive, fan out, send what is due); false when it failed. */
+async function webhooksOnce(deps: Parameters<typeof webhookRound>[0], log: Logger): Promise<boolean> {
+  try {
+    const r = await webhookRound(deps);
+    log.info("webhooks", { derived: r.derived, queued: r.queued, attempted: r.attempted, delivered: r.delivered, failed: r.failed, dead: r.dead, gone: r.gone });
+    return true;
+  } catch (error) {
+    log.error("webhooks_failed", { error: errorMessage(error) });
+    return false;
+  }
 }
 
 function status(store: Store, rpc: Rpc, config: KeeperConfig, io: Io): Promise<number> {

@@ -2,7 +2,8 @@
 // every plan, into the store: plans with their terms, subscriptions with their schedule and life so far,
 // and one activity row per event (with its transaction hash and block time). The keeper's charging
 // passes read it (fixed plans only: metered plans are billed by their owner, `recur usage`), and so do
-// the merchant reports (src/reports/), usage billing and, later, webhooks. Only blocks with the configured number of confirmations are read; a
+// the merchant reports (src/reports/), usage billing and webhooks (each event's webhook is written into
+// the store's outbox in the same transaction as its activity row: src/webhooks/events.ts). Only blocks with the configured number of confirmations are read; a
 // checkpoint (block number and hash) lets a restart resume where it stopped and lets a reorg be seen:
 // if the chain's hash at the checkpoint changed, everything above the last block both agree on is
 // rolled back and the remaining logs are replayed.
@@ -18,6 +19,7 @@ import type { Logger } from "../log.ts";
 import { RpcError } from "../chain/rpc.ts";
 import type { Block, Log, Rpc } from "../chain/rpc.ts";
 import type { ActivityKind, ActivityRow, StoredLog, Store, SubscriptionRow } from "./store.ts";
+import { recordChainEvent } from "../webhooks/events.ts";
 
 export interface IndexerDeps {
   rpc: Rpc;
@@ -30,6 +32,16 @@ export interface IndexerDeps {
   logRange: bigint;
   /** A page over this many logs makes the next page's range smaller; default MAX_PAGE_LOGS. */
   maxPageLogs?: number;
+  /** The chain's id: part of every webhook event's id (src/webhooks/ids.ts). */
+  chainId: bigint;
+  /** Wall clock, unix ms (when a webhook event was recorded); default Date.now. */
+  clock?: () => number;
+}
+
+/** What the indexer needs to write each event's webhook into the outbox, in the page's transaction. */
+export interface Outbox {
+  chainId: bigint;
+  nowMs: number;
 }
 
 export interface SyncResult {
@@ -114,7 +126,8 @@ export async function sync(deps: IndexerDeps, head: Block): Promise<SyncResult> 
       log.warn("reorg", { checkpoint: checkpoint.block, rolledBackTo });
       store.transaction(() => {
         store.rollbackAbove(rolledBackTo!);
-        for (const l of store.logs()) apply(store, l);
+        const outbox = { chainId: deps.chainId, nowMs: (deps.clock ?? Date.now)() };
+        for (const l of store.logs()) apply(store, l, outbox);
       });
     }
   }
@@ -155,9 +168,10 @@ export async function sync(deps: IndexerDeps, head: Block): Promise<SyncResult> 
     const toBlock = to === head.number ? head : await rpc.block(to);
     const stamped = await withBlockTimes(rpc, ordered, toBlock);
     store.transaction(() => {
+      const outbox = { chainId: deps.chainId, nowMs: (deps.clock ?? Date.now)() };
       for (const l of stamped) {
         store.addLog(l);
-        apply(store, l);
+        apply(store, l, outbox);
       }
       store.addCheckpoint(to, toBlock.hash);
       store.setMeta(RANGE_KEY, range.toString());
@@ -241,27 +255,33 @@ const ZERO_REF = "0x" + "0".repeat(64);
 const CLEARS_RETRY = new Set(["Subscribed", "Charged", "Cancelled", "Resumed", "MaxAmountUpdated"]);
 const str = (v: unknown): string => (typeof v === "string" ? v.toLowerCase() : String(v));
 
-/** Applies one event to the derived tables (plans, subscriptions, blocks, activity), in chain order.
- * Idempotent for a given log: the activity row is keyed by (block, log index), and what accumulates
- * (total paid) only moves when that row is new. */
-export function apply(store: Store, log: StoredLog): void {
-  applyEvent(store, log, true);
+/** Applies one event to the derived tables (plans, subscriptions, blocks, activity), in chain order,
+ * and writes its webhook event into the outbox (same transaction). Idempotent for a given log: the
+ * activity row is keyed by (block, log index), what accumulates (total paid) only moves when that row
+ * is new, and the webhook event is keyed by its stable id. */
+export function apply(store: Store, log: StoredLog, outbox: Outbox): void {
+  applyEvent(store, log, outbox);
 }
 
 /** Applies a settled transaction's log (the keeper's own charges, before the indexer reaches their
  * block) to the subscription state only: no activity row and no total, which the indexer records once
  * the block is final. */
 export function applySettled(store: Store, log: Log): void {
-  applyEvent(store, { ...log, blockTime: log.blockTimestamp ?? 0 }, false);
+  applyEvent(store, { ...log, blockTime: log.blockTimestamp ?? 0 }, null);
 }
 
-function applyEvent(store: Store, log: StoredLog, record: boolean): void {
-  const activity = (kind: ActivityKind, plan: string, subscriber: string | null, fields: Partial<ActivityRow> = {}): boolean =>
-    record &&
-    store.addActivity({
+/** `outbox` null: a settled transaction's log (no activity row, no webhook: the indexer records both). */
+function applyEvent(store: Store, log: StoredLog, outbox: Outbox | null): void {
+  const activity = (kind: ActivityKind, plan: string, subscriber: string | null, fields: Partial<ActivityRow> = {}): boolean => {
+    if (outbox === null) return false;
+    const row: ActivityRow = {
       block: log.blockNumber, logIndex: log.logIndex, txHash: log.transactionHash, time: log.blockTime, plan, subscriber, kind,
       amount: null, periodIndex: null, reason: null, usage: null, fromCredits: null, ref: null, data: null, ...fields,
-    });
+    };
+    const fresh = store.addActivity(row);
+    if (fresh) recordChainEvent(store, outbox.chainId, row, outbox.nowMs);
+    return fresh;
+  };
 
   if (log.topics[0] === PLAN_CREATED) {
     const e = factoryInterface.parseLog(log)!;

@@ -9,6 +9,9 @@
 // merchant reports (src/reports/: plans(), subscriptionsOf(), activity()), usage billing (src/usage/)
 // and, later, webhooks (activity() in chain order).
 // Writes that must survive a crash (the journal) are committed before the keeper acts on them.
+// The webhook outbox (webhook_events, webhook_deliveries, webhook_tokens) is not derived either: an
+// event is written in the same transaction that indexes its log (src/webhooks/events.ts), keyed by its
+// stable id, so a rebuild re-deriving it is a no-op; a reorg deletes only the events not yet delivered.
 // Schema version (meta `schemaVersion`): a store written by an older version has its derived and raw
 // tables dropped on open and is rebuilt from the factory's block; the journal, plan health and
 // retries are kept.
@@ -182,6 +185,36 @@ export interface Due {
   nextChargeAt: number;
 }
 
+/** One webhook event in the outbox (src/webhooks/events.ts builds them). */
+export interface WebhookEventRow {
+  seq: number;
+  /** The webhook-id: stable for the fact (src/webhooks/ids.ts). */
+  id: string;
+  type: string;
+  plan: string;
+  subscriber: string | null;
+  /** Chain time of the fact, seconds. */
+  occurredAt: number;
+  /** The block of the log behind it; null for time-derived events. */
+  block: bigint | null;
+  /** The facts the body is rendered from (base units as strings). */
+  payload: Record<string, unknown>;
+  /** When the keeper recorded it, unix ms. */
+  createdAt: number;
+}
+
+/** One event's delivery to one endpoint. Times in unix ms. */
+export interface WebhookDeliveryRow {
+  eventSeq: number;
+  endpoint: string;
+  state: "pending" | "delivered" | "dead";
+  attempts: number;
+  nextAttemptAt: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  deliveredAt: number | null;
+}
+
 export const SCHEMA_VERSION = "3";
 
 /** The tables rebuilt from the chain: dropped when the schema version changes. */
@@ -238,6 +271,22 @@ CREATE TABLE IF NOT EXISTS retries (
   plan TEXT NOT NULL, subscriber TEXT NOT NULL, due_at INTEGER NOT NULL, attempts INTEGER NOT NULL,
   first_failed_at INTEGER NOT NULL, next_try_at INTEGER, reason TEXT NOT NULL,
   PRIMARY KEY (plan, subscriber));
+-- The webhook outbox (src/webhooks/). Not derived: a schema rebuild keeps it. occurred_at: chain seconds;
+-- created_at, next_attempt_at, delivered_at: unix milliseconds. payload: the event's facts (JSON), rendered
+-- into the body when sent. orphaned: its block was rolled back after it was delivered somewhere (sent no more).
+CREATE TABLE IF NOT EXISTS webhook_events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, plan TEXT NOT NULL,
+  subscriber TEXT, occurred_at INTEGER NOT NULL, block INTEGER, payload TEXT NOT NULL, created_at INTEGER NOT NULL,
+  orphaned INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS webhook_events_block ON webhook_events (block);
+CREATE INDEX IF NOT EXISTS webhook_events_occurred ON webhook_events (occurred_at);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+  event_seq INTEGER NOT NULL, endpoint TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL, last_status INTEGER, last_error TEXT, delivered_at INTEGER,
+  PRIMARY KEY (event_seq, endpoint));
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
+-- Token decimals and symbol for webhook amounts (immutable per token; null decimals: unreadable).
+CREATE TABLE IF NOT EXISTS webhook_tokens (address TEXT PRIMARY KEY, decimals INTEGER, symbol TEXT NOT NULL);
 `;
 
 /** A stable small number per subscriber, for sharding: the address's last 4 bytes. */
@@ -256,6 +305,9 @@ export class Store {
   #isBlocked: StatementSync | undefined;
   #getPlan: StatementSync | undefined;
   #clearRetry: StatementSync | undefined;
+  #addWebhookEvent: StatementSync | undefined;
+  #queueDelivery: StatementSync | undefined;
+  #setDelivery: StatementSync | undefined;
 
   constructor(path: string) {
     this.#db = new DatabaseSync(path);
@@ -293,6 +345,10 @@ export class Store {
 
   setMeta(key: string, value: string): void {
     this.#db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(key, value);
+  }
+
+  deleteMeta(key: string): void {
+    this.#db.prepare("DELETE FROM meta WHERE key = ?").run(key);
   }
 
   // --- checkpoints -------------------------------------------------------------------------------
@@ -347,6 +403,15 @@ export class Store {
     this.#db.prepare("DELETE FROM logs WHERE block > ?").run(block);
     this.#db.prepare("DELETE FROM checkpoints WHERE block > ?").run(block);
     this.#db.exec("DELETE FROM plans; DELETE FROM subscriptions; DELETE FROM blocked; DELETE FROM activity;");
+    // Webhooks of the rolled-back blocks: never sent if not sent yet; an event already delivered to some
+    // endpoint is kept (it cannot be unsent) but marked orphaned, and sent to no one else.
+    this.#db.prepare(
+      `DELETE FROM webhook_deliveries WHERE state != 'delivered' AND event_seq IN (SELECT seq FROM webhook_events WHERE block > ?)`,
+    ).run(block);
+    this.#db.prepare(
+      `DELETE FROM webhook_events WHERE block > ? AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = webhook_events.seq)`,
+    ).run(block);
+    this.#db.prepare("UPDATE webhook_events SET orphaned = 1 WHERE block > ?").run(block);
   }
 
   // --- plans ----------------------------------------------------------------------------------------
@@ -611,6 +676,144 @@ export class Store {
     }));
   }
 
+  // --- webhook outbox (src/webhooks/) -----------------------------------------------------------
+
+  /** Records one webhook event; false if its id is already there (a replay, a rebuild, another run). */
+  addWebhookEvent(e: Omit<WebhookEventRow, "seq">): boolean {
+    this.#addWebhookEvent ??= this.#db.prepare(
+      // The same log back on the canonical branch after a reorg (same tx hash and log index): sent again.
+      `INSERT INTO webhook_events (id, type, plan, subscriber, occurred_at, block, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET orphaned = 0, block = excluded.block WHERE orphaned = 1`,
+    );
+    const result = this.#addWebhookEvent.run(e.id, e.type, e.plan, e.subscriber, e.occurredAt, e.block, JSON.stringify(e.payload), e.createdAt);
+    return Number(result.changes) > 0;
+  }
+
+  /** The events after `seq` (not orphaned), in outbox order. */
+  webhookEventsAfter(seq: number, limit: number): WebhookEventRow[] {
+    return (this.#db.prepare("SELECT * FROM webhook_events WHERE seq > ? AND orphaned = 0 ORDER BY seq LIMIT ?").all(seq, limit) as Row[]).map(toWebhookEvent);
+  }
+
+  webhookEvent(id: string): WebhookEventRow | undefined {
+    const r = this.#db.prepare("SELECT * FROM webhook_events WHERE id = ?").get(id) as Row | undefined;
+    return r === undefined ? undefined : toWebhookEvent(r);
+  }
+
+  webhookEventBySeq(seq: number): WebhookEventRow | undefined {
+    const r = this.#db.prepare("SELECT * FROM webhook_events WHERE seq = ?").get(seq) as Row | undefined;
+    return r === undefined ? undefined : toWebhookEvent(r);
+  }
+
+  /** The events that occurred (chain time) at or after `since`, in outbox order. */
+  webhookEventsSince(since: number): WebhookEventRow[] {
+    return (this.#db.prepare("SELECT * FROM webhook_events WHERE occurred_at >= ? AND orphaned = 0 ORDER BY seq").all(since) as Row[]).map(toWebhookEvent);
+  }
+
+  /** The outbox's last seq (0 when empty). */
+  lastWebhookSeq(): number {
+    return Number((this.#db.prepare("SELECT COALESCE(MAX(seq), 0) AS n FROM webhook_events").get() as Row).n);
+  }
+
+  /** Queues `event_seq` for `endpoint` (pending, due at `dueAt` ms); `requeue` resets a delivered or dead
+   * one (a replay), otherwise an existing row is left alone. */
+  queueDelivery(eventSeq: number, endpoint: string, dueAt: number, requeue = false): void {
+    this.#queueDelivery ??= this.#db.prepare(
+      `INSERT INTO webhook_deliveries (event_seq, endpoint, state, attempts, next_attempt_at) VALUES (?, ?, 'pending', 0, ?)
+       ON CONFLICT (event_seq, endpoint) DO UPDATE SET state = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at,
+         last_status = NULL, last_error = NULL, delivered_at = NULL WHERE ?`,
+    );
+    this.#queueDelivery.run(eventSeq, endpoint, dueAt, requeue ? 1 : 0);
+  }
+
+  /** Pending deliveries due by `nowMs` to one of `endpoints`, oldest due first. */
+  dueDeliveries(nowMs: number, endpoints: readonly string[], limit: number): WebhookDeliveryRow[] {
+    if (endpoints.length === 0) return [];
+    return (this.#db
+      .prepare(
+        `SELECT * FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ? AND endpoint IN (${endpoints.map(() => "?").join(", ")})
+         ORDER BY next_attempt_at, event_seq LIMIT ?`,
+      )
+      .all(nowMs, ...endpoints, limit) as Row[]).map(toDelivery);
+  }
+
+  /** The earliest due time (ms) of a pending delivery to one of `endpoints`, or null. */
+  nextDeliveryAt(endpoints: readonly string[]): number | null {
+    if (endpoints.length === 0) return null;
+    const r = this.#db
+      .prepare(`SELECT MIN(next_attempt_at) AS at FROM webhook_deliveries WHERE state = 'pending' AND endpoint IN (${endpoints.map(() => "?").join(", ")})`)
+      .get(...endpoints) as Row;
+    return r.at === null ? null : Number(r.at);
+  }
+
+  /** Records the outcome of one attempt. */
+  setDelivery(row: WebhookDeliveryRow): void {
+    this.#setDelivery ??= this.#db.prepare(
+      `UPDATE webhook_deliveries SET state = ?, attempts = ?, next_attempt_at = ?, last_status = ?, last_error = ?, delivered_at = ?
+       WHERE event_seq = ? AND endpoint = ?`,
+    );
+    this.#setDelivery.run(row.state, row.attempts, row.nextAttemptAt, row.lastStatus, row.lastError, row.deliveredAt, row.eventSeq, row.endpoint);
+  }
+
+  delivery(eventSeq: number, endpoint: string): WebhookDeliveryRow | undefined {
+    const r = this.#db.prepare("SELECT * FROM webhook_deliveries WHERE event_seq = ? AND endpoint = ?").get(eventSeq, endpoint) as Row | undefined;
+    return r === undefined ? undefined : toDelivery(r);
+  }
+
+  /** Deliveries per endpoint per state (pending, delivered, dead). */
+  webhookCounts(): Map<string, Record<string, number>> {
+    const out = new Map<string, Record<string, number>>();
+    for (const r of this.#db.prepare("SELECT endpoint, state, COUNT(*) AS n FROM webhook_deliveries GROUP BY endpoint, state").all() as Row[]) {
+      const counts = out.get(String(r.endpoint)) ?? {};
+      counts[String(r.state)] = Number(r.n);
+      out.set(String(r.endpoint), counts);
+    }
+    return out;
+  }
+
+  /** For metrics and readiness: pending deliveries, and the age (seconds) of the oldest event still
+   * pending somewhere (by its created_at), null when nothing is pending. `endpoints`: only deliveries to
+   * these (the active ones: src/webhooks/worker.ts `outboxStats`), so that an endpoint removed from the
+   * config or stopped by a 410 does not look like a stuck outbox; default every endpoint. */
+  webhookOutboxStats(nowSeconds: number, endpoints?: readonly string[]): { depth: number; oldestAgeSeconds: number | null } {
+    if (endpoints !== undefined && endpoints.length === 0) return { depth: 0, oldestAgeSeconds: null };
+    const only = endpoints === undefined ? "" : ` AND d.endpoint IN (${endpoints.map(() => "?").join(", ")})`;
+    const r = this.#db
+      .prepare(`SELECT COUNT(*) AS n, MIN(e.created_at) AS oldest FROM webhook_deliveries d JOIN webhook_events e ON e.seq = d.event_seq WHERE d.state = 'pending'${only}`)
+      .get(...(endpoints ?? [])) as Row;
+    return { depth: Number(r.n), oldestAgeSeconds: r.oldest === null ? null : Math.max(0, nowSeconds - Math.floor(Number(r.oldest) / 1000)) };
+  }
+
+  /** A token's decimals and symbol as webhooks show them, once read (decimals null: unreadable). */
+  webhookToken(address: string): { decimals: number | null; symbol: string } | undefined {
+    const r = this.#db.prepare("SELECT decimals, symbol FROM webhook_tokens WHERE address = ?").get(address) as Row | undefined;
+    return r === undefined ? undefined : { decimals: r.decimals === null ? null : Number(r.decimals), symbol: String(r.symbol) };
+  }
+
+  putWebhookToken(address: string, decimals: number | null, symbol: string): void {
+    this.#db.prepare("INSERT OR REPLACE INTO webhook_tokens (address, decimals, symbol) VALUES (?, ?, ?)").run(address, decimals, symbol);
+  }
+
+  /** Live or paused subscriptions of every plan whose next charge is at or before `until` and whose grace
+   * window ended at or after `since` (the candidates of the time-derived webhooks), with their plan. */
+  webhookTimeCandidates(since: number, until: number): { sub: SubscriptionRow; plan: PlanRow }[] {
+    const rows = this.#db
+      .prepare(
+        `SELECT s.*, p.address AS p_address, p.owner AS p_owner, p.token AS p_token, p.price AS p_price, p.period AS p_period, p.grace AS p_grace,
+           p.keeper_fee_bps AS p_keeper_fee_bps, p.keeper_restricted AS p_keeper_restricted, p.status AS p_status, p.created_block AS p_created_block,
+           p.billing_mode AS p_billing_mode, p.payee AS p_payee, p.trial AS p_trial, p.price_feed AS p_price_feed, p.max_price_age AS p_max_price_age,
+           p.allowance_buffer_bps AS p_allowance_buffer_bps, p.per_cycle_cap AS p_per_cycle_cap, p.free_credits AS p_free_credits, p.created_at AS p_created_at
+         FROM subscriptions s JOIN plans p ON p.address = s.plan
+         WHERE s.state = 'live' AND s.next_charge_at <= ? AND s.next_charge_at + p.grace + 1 >= ?
+         ORDER BY s.plan, s.subscriber`,
+      )
+      .all(until, since) as Row[];
+    return rows.map((r) => {
+      const plan: Row = {};
+      for (const [k, v] of Object.entries(r)) if (k.startsWith("p_")) plan[k.slice(2)] = v;
+      return { sub: toSubscription(r), plan: toPlan(plan) };
+    });
+  }
+
   // --- merchant reports ---
   // Read-only aggregations for src/reports/ (`recur plans`, `subscribers`, `charges`, `revenue`): the
   // counting and summing happens here, in SQL, so a report over 100,000 subscriptions and 1,000,000
@@ -858,6 +1061,33 @@ function toSubscription(r: Row): SubscriptionRow {
     endedAt: Number(r.ended_at),
     blocked: Number(r.blocked) === 1,
     beforeRetirement: Number(r.before_retirement) === 1,
+  };
+}
+
+function toWebhookEvent(r: Row): WebhookEventRow {
+  return {
+    seq: Number(r.seq),
+    id: String(r.id),
+    type: String(r.type),
+    plan: String(r.plan),
+    subscriber: r.subscriber === null ? null : String(r.subscriber),
+    occurredAt: Number(r.occurred_at),
+    block: r.block === null ? null : BigInt(r.block as number),
+    payload: JSON.parse(String(r.payload)) as Record<string, unknown>,
+    createdAt: Number(r.created_at),
+  };
+}
+
+function toDelivery(r: Row): WebhookDeliveryRow {
+  return {
+    eventSeq: Number(r.event_seq),
+    endpoint: String(r.endpoint),
+    state: String(r.state) as WebhookDeliveryRow["state"],
+    attempts: Number(r.attempts),
+    nextAttemptAt: Number(r.next_attempt_at),
+    lastStatus: r.last_status === null ? null : Number(r.last_status),
+    lastError: r.last_error === null ? null : String(r.last_error),
+    deliveredAt: r.delivered_at === null ? null : Number(r.delivered_at),
   };
 }
 

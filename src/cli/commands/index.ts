@@ -6,8 +6,9 @@ import { PLAN_COMMANDS } from "./plan.ts";
 import { plansCommand } from "./plans.ts";
 import { revenueCommand } from "./revenue.ts";
 import { subscribersCommand } from "./subscribers.ts";
+import { WEBHOOK_COMMANDS } from "./webhooks.ts";
 
-export const COMMANDS: Command[] = [...PLAN_COMMANDS, plansCommand, subscribersCommand, chargesCommand, revenueCommand];
+export const COMMANDS: Command[] = [...PLAN_COMMANDS, plansCommand, subscribersCommand, chargesCommand, revenueCommand, ...WEBHOOK_COMMANDS];
 
 /** The command `argv` names: the longest registered name its leading words spell ("plan create"). */
 export function findCommand(argv: readonly string[]): Command | undefined {
