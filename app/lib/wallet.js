@@ -25,7 +25,10 @@ export function discoverWallets(waitMs = 150) {
  * page itself asked for the change, mid-action). */
 export function createWallet(entry, chainId, onChange) {
   const provider = entry.provider;
-  let switching = false;
+  // Set while the page itself asks for the switch, until the wallet reports the site's chain: that
+  // chainChanged (before or after the request returns, as wallets differ) is the page's own, not a reason
+  // to start over.
+  let expecting = false;
   let changed = false;
   const wallet = {
     name: entry.info?.name ?? "wallet",
@@ -50,18 +53,22 @@ export function createWallet(entry, chainId, onChange) {
     async ensureChain() {
       const current = BigInt(await wallet.request("eth_chainId"));
       if (current === chainId) return;
-      switching = true;
+      expecting = true;
       try {
         await wallet.request("wallet_switchEthereumChain", [{ chainId: "0x" + chainId.toString(16) }]);
-      } finally {
-        switching = false;
+      } catch (error) {
+        expecting = false;
+        throw error;
       }
       const now = BigInt(await wallet.request("eth_chainId"));
       if (now !== chainId) throw new RecurError("wallet", `Your wallet is on another network: switch it to chain ${chainId} and try again.`);
     },
   };
-  const fire = (what) => () => {
-    if (switching && what === "chainChanged") return;
+  const fire = (what) => (value) => {
+    if (what === "chainChanged" && expecting && safeBigInt(value) === chainId) {
+      expecting = false;
+      return;
+    }
     if (changed) return;
     changed = true;
     onChange(what);
@@ -69,4 +76,12 @@ export function createWallet(entry, chainId, onChange) {
   provider.on?.("chainChanged", fire("chainChanged"));
   provider.on?.("accountsChanged", fire("accountsChanged"));
   return wallet;
+}
+
+function safeBigInt(value) {
+  try {
+    return BigInt(value);
+  } catch {
+    return null;
+  }
 }
