@@ -1,7 +1,8 @@
 // The customer pages in a real headless Chromium against a real `hardhat node`, served by the real
 // `recur serve` process, with the test wallet of ./support/browser.ts. Every flow asserts what the page
 // shows and what the chain then holds. Screenshots of each state go to test-results/screenshots/.
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
@@ -9,7 +10,7 @@ import { Contract, encodeBytes32String, HDNodeWallet, Wallet } from "ethers";
 import type { Signer } from "ethers";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 
-import { accountKey, accounts, at, deploy, killKeepers, ROOT, runKeeper, startKeeper, startNode } from "../keeper/support/chain.ts";
+import { accountKey, accounts, at, deploy, killKeepers, poll as pollFor, ROOT, runKeeper, startKeeper, startNode } from "../keeper/support/chain.ts";
 import type { KeeperProcess, Node } from "../keeper/support/chain.ts";
 import { terms } from "../keeper/support/scenario.ts";
 import { injectWallet, launchBrowser } from "./support/browser.ts";
@@ -115,6 +116,8 @@ describe("customer pages (headless Chromium, recur serve, hardhat node)", functi
   async function advance(seconds: bigint): Promise<void> {
     await w.node.mineAt((await w.node.latestTimestamp()) + seconds);
   }
+
+  const poll = <T>(probe: () => Promise<T | undefined>) => pollFor("the chain to show it", probe, 20_000);
 
   const status = async (plan: Contract, who: string) => Number(await plan.getFunction("statusOf")(who));
 
@@ -357,6 +360,31 @@ describe("customer pages (headless Chromium, recur serve, hardhat node)", functi
       await shot(stranger.page, "checkout-malformed");
     });
 
+    it("opens the link `recur plan create` prints (RECUR_CHECKOUT_URL pointing at `recur serve`)", async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), "recur-app-"));
+      let created: { plan: string; checkout: string };
+      try {
+        const env = { ...w.env, RECUR_PRIVATE_KEY: accountKey(1), RECUR_CHECKOUT_URL: `${w.url}/checkout.html`, RECUR_STORE: path.join(dir, "recur.sqlite"), RECUR_USAGE_JOURNAL: path.join(dir, "journal.sqlite"), RECUR_TX_TIMEOUT: "30" };
+        const result = await runKeeper(["plan", "create", "--token", "tUSDC", "--price", "4.5", "--period", "7d", "--grace", "2d", "--yes", "--json"], env);
+        expect(result.code, result.stderr).to.equal(0);
+        created = JSON.parse(result.stdout) as { plan: string; checkout: string };
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      expect(created.checkout).to.match(new RegExp(`^${w.url}/checkout\\.html\\?plan=0x[0-9a-fA-F]{40}$`));
+      const who = await customer(100n * PRICE);
+      const context = await w.browser.newContext({ viewport: { width: 390, height: 844 } });
+      contexts.push(context);
+      await injectWallet(context, w.node.provider, who.privateKey, CHAIN, { connected: true });
+      const page = await context.newPage();
+      await page.goto(created.checkout);
+      await page.locator("#subscribe").waitFor();
+      expect(await text(page)).to.include("4.50 tUSDC every week").and.include("up to 54.00 tUSDC in total, enough for 12 payments");
+      await page.locator("#subscribe").click();
+      await page.locator("[data-state=receipt]").waitFor();
+      expect(await status(at("FixedPricePlan", created.plan, w.merchant), who.address)).to.equal(2);
+    });
+
     it("plans=0xA,0xB lets the customer pick the currency, and signs up on the one picked", async () => {
       const usdcPlan = await createPlan({ price: 10_000_000n });
       const wethPlan = await createPlan({ price: 10n ** 16n }, w.weth);
@@ -370,6 +398,172 @@ describe("customer pages (headless Chromium, recur serve, hardhat node)", functi
       await page.locator("[data-state=receipt]").waitFor();
       expect(await status(wethPlan, who.address)).to.equal(2);
       expect(await status(usdcPlan, who.address)).to.equal(0);
+    });
+  });
+
+  // --- the self-service page ----------------------------------------------------------------------
+
+  describe("self-service page", () => {
+    /** Subscribes `who` to `plan` directly (approve `allowance`, then subscribe with `maxAmount`). */
+    async function subscribeDirect(plan: Contract, who: HDNodeWallet, allowance: bigint, maxAmount = PRICE): Promise<void> {
+      if (allowance > 0n) await (await (w.usdc.connect(who) as Contract).getFunction("approve")(plan.target, allowance)).wait();
+      await (await (plan.connect(who) as Contract).getFunction("subscribe")(maxAmount)).wait();
+    }
+
+    const card = (page: Page) => page.locator("[data-plan]");
+    /** Waits until the card shows `status` (the page reads the chain again after each action). */
+    const cardWithStatus = async (page: Page, status: string) => page.locator(`[data-plan][data-status=${status}]`).waitFor();
+
+    it("trialing: shows the trial and what comes next; pause, resume, a new maximum and cancel each land on-chain", async () => {
+      const plan = await createPlan({ trialPeriod: 7n * DAY });
+      const who = await customer(100n * PRICE);
+      await subscribeDirect(plan, who, 12n * PRICE);
+      const { page } = await open(who, `manage.html?plan=${String(plan.target)}`);
+      await cardWithStatus(page, "Trialing");
+      const shown = await card(page).innerText();
+      expect(shown).to.include("Status\nFree trial").and.include("Access until").and.include("Next payment\n9.99 tUSDC on");
+      expect(shown).to.include("will go through").and.include("Your approval covers\n12 payments").and.include("Your balance covers\n100 payments");
+      expect(shown).to.include("Cancel: You keep access until").and.include("Pause: nothing is charged while paused");
+      await shot(page, "manage-trialing");
+
+      // Pause, with the keyboard.
+      await page.locator("#pause").focus();
+      await page.keyboard.press("Enter");
+      await cardWithStatus(page, "Paused");
+      expect(await status(plan, who.address)).to.equal(4);
+      expect(await card(page).innerText()).to.include("Status\nPaused").and.include("Paused since").and.include("Nothing will be charged while paused.");
+      await shot(page, "manage-paused");
+
+      await advance(DAY);
+      await page.locator("#resume").click();
+      await cardWithStatus(page, "Trialing");
+      expect(await status(plan, who.address)).to.equal(1);
+      const sub = await plan.getFunction("subscriptionOf")(who.address);
+      expect(sub.pausedAt).to.equal(0n);
+
+      await page.locator("#max-amount").fill("12.5");
+      await page.locator("#set-max").click();
+      await page.locator("#max-amount[value='12.5']").waitFor();
+      expect((await plan.getFunction("subscriptionOf")(who.address)).maxAmount).to.equal(12_500_000n);
+      expect(await card(page).innerText()).to.include("Most per payment (yours)\n12.50 tUSDC");
+
+      await page.locator("#cancel").click();
+      await cardWithStatus(page, "Cancelled");
+      expect(await status(plan, who.address)).to.equal(5);
+      const cancelled = await card(page).innerText();
+      expect(cancelled).to.include("Status\nCancelled").and.include("Access until").and.include("Subscribe again");
+      expect(cancelled).to.include("Most per payment set to 12.50 tUSDC").and.include("Paused").and.include("Resumed");
+      await shot(page, "manage-cancelled");
+    });
+
+    it("active: next payment, history with explorer links and a CSV, and every subscribed plan without ?plan=", async () => {
+      const plan = await createPlan();
+      const other = await createPlan({ price: 5_000_000n });
+      const who = await customer(100n * PRICE);
+      await subscribeDirect(plan, who, 3n * PRICE);
+      await subscribeDirect(other, who, 5_000_000n, 5_000_000n);
+      const { page } = await open(who, "manage.html");
+      await page.locator("[data-plan]").nth(1).waitFor();
+      expect(await page.locator("[data-plan]").count()).to.equal(2);
+      const first = page.locator(`[data-plan='${String(plan.target)}']`);
+      const shown = await first.innerText();
+      expect(shown).to.include("Status\nActive").and.include("Next payment\n9.99 tUSDC on").and.include("Your approval covers\n2 payments");
+      expect(shown).to.include("History (1 payment)").and.include("Paid 9.99 tUSDC (payment 1)");
+      const charged = await plan.queryFilter(plan.filters.Charged!(who.address));
+      // The sign-up's transaction carries both Subscribed and the first Charged: two rows, one link each.
+      expect(await first.locator(`a[href='https://explorer.example/tx/${charged[0]!.transactionHash}']`).count()).to.equal(2);
+      await shot(page, "manage-active-two-plans");
+      const [download] = await Promise.all([page.waitForEvent("download"), first.locator("#csv").click()]);
+      const csv = (await (await download.createReadStream()).toArray()).join("");
+      const lines = csv.trim().split("\n");
+      expect(lines[0]).to.equal("time,event,amount_base_units,token,transaction");
+      expect(lines.some((l) => l.includes(`,Charged,${PRICE},`) && l.endsWith(charged[0]!.transactionHash))).to.equal(true);
+    });
+
+    it("past due: the chain's prediction says approve more; approving more lets the keeper charge it", async () => {
+      const plan = await createPlan({ trialPeriod: 7n * DAY });
+      const who = await customer(100n * PRICE);
+      await subscribeDirect(plan, who, 0n);
+      const { page } = await open(who, `manage.html?plan=${String(plan.target)}`);
+      await cardWithStatus(page, "Trialing");
+      const warned = await page.locator("[data-prediction]").innerText();
+      expect(warned).to.match(/^The next payment, on .+, will fail: your approval for this plan is too low: approve more so the payment can go through\.$/);
+      await shot(page, "manage-will-fail");
+
+      await advance(8n * DAY);
+      await page.reload();
+      await cardWithStatus(page, "PastDue");
+      expect(await status(plan, who.address)).to.equal(3);
+      expect(await card(page).innerText()).to.include("Status\nPayment overdue").and.include("Pay by").and.include("Your approval covers\n0 payments");
+      expect(await page.locator("[data-prediction]").getAttribute("data-prediction")).to.equal("AllowanceTooLow");
+      await shot(page, "manage-past-due");
+
+      await page.locator("#approve-periods").fill("6");
+      await page.locator("#approve").click();
+      await page.locator("[data-prediction=Ok]").waitFor();
+      expect(await w.usdc.getFunction("allowance")(who.address, plan.target)).to.equal(6n * PRICE);
+      expect(await page.locator("[data-prediction]").innerText()).to.equal("The overdue payment can be taken now, and will go through.");
+
+      const dir = mkdtempSync(path.join(tmpdir(), "recur-app-"));
+      try {
+        const keeper = await runKeeper(["run", "--once"], { ...w.env, RECUR_PRIVATE_KEY: accountKey(2), RECUR_STORE: path.join(dir, "recur.sqlite"), RECUR_TX_TIMEOUT: "30" });
+        expect(keeper.code, keeper.stderr + keeper.stdout.slice(-2000)).to.equal(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      expect(await status(plan, who.address)).to.equal(2);
+      expect((await plan.getFunction("subscriptionOf")(who.address)).periodsPaid).to.equal(1n);
+      await page.reload();
+      await cardWithStatus(page, "Active");
+      expect(await card(page).innerText()).to.include("Paid 9.99 tUSDC (payment 1)").and.include("Your approval covers\n5 payments");
+      await shot(page, "manage-recovered");
+    });
+
+    it("expired: says it ended and offers a fresh sign-up, which the checkout accepts", async () => {
+      const plan = await createPlan();
+      const who = await customer(100n * PRICE);
+      await subscribeDirect(plan, who, PRICE);
+      await advance(30n * DAY + 3n * DAY + 60n);
+      expect(await status(plan, who.address)).to.equal(6);
+      const { page } = await open(who, `manage.html?plan=${String(plan.target)}`);
+      await cardWithStatus(page, "Expired");
+      expect(await card(page).innerText()).to.include("Status\nEnded (a payment was missed)").and.include("Subscribe again: a fresh subscription starts");
+      expect(await page.locator("#cancel").count()).to.equal(0);
+      await shot(page, "manage-expired");
+      await page.locator("#resubscribe").click();
+      await page.locator("#subscribe").waitFor();
+      await page.locator("#subscribe").click();
+      await page.locator("[data-state=receipt]").waitFor();
+      expect(await status(plan, who.address)).to.equal(2);
+    });
+
+    it("voids outstanding sign-up signatures (the nonce moves on), and starts over when the wallet's account changes", async () => {
+      const plan = await createPlan();
+      const who = await customer(100n * PRICE);
+      await subscribeDirect(plan, who, 2n * PRICE);
+      const { page, wallet } = await open(who, `manage.html?plan=${String(plan.target)}`);
+      await cardWithStatus(page, "Active");
+      expect(await plan.getFunction("nonces")(who.address)).to.equal(0n);
+      await page.locator("#revoke").click();
+      await poll(async () => ((await plan.getFunction("nonces")(who.address)) === 1n ? true : undefined));
+      expect(await status(plan, who.address)).to.equal(2);
+      await page.evaluate("window.__before = 1");
+      await wallet.emit("accountsChanged", []);
+      await page.waitForFunction("window.__before === undefined");
+      await cardWithStatus(page, "Active");
+    });
+
+    it("a wallet that shares no account yet gets a Connect button, and nothing is asked before it is pressed", async () => {
+      const plan = await createPlan();
+      const who = await customer(100n * PRICE);
+      await subscribeDirect(plan, who, 2n * PRICE);
+      const { page, wallet } = await open(who, `manage.html?plan=${String(plan.target)}`, { connected: false });
+      await page.locator("#connect").waitFor();
+      expect(wallet.state.calls).to.not.include("eth_requestAccounts");
+      await shot(page, "manage-connect");
+      await page.locator("#connect").click();
+      await cardWithStatus(page, "Active");
+      expect(wallet.state.calls).to.include("eth_requestAccounts");
     });
   });
 });
