@@ -180,10 +180,14 @@ async function signUp(plan, state, customer, allowance, usePermit, needsApproval
   say("Checking your wallet's network…");
   await wallet.ensureChain();
   const ref = link.ref.value;
+  // The chain may have moved since the page was drawn: the plan's status and the customer's are read
+  // again before anything is asked (the simulation before each transaction catches the rest).
+  const [now, fresh] = await Promise.all([client.readPlan(plan.address, link.periods), client.readCustomer(plan, wallet.account)]);
+  if (now.status !== "Active") throw new RecurError("revert", null, null, { name: now.status === "OnHold" ? "PlanNotActive" : "PlanRetired", args: [] });
+  if (LIVE.includes(fresh.status)) throw new RecurError("revert", null, null, { name: "AlreadySubscribed", args: [] });
   let receipt;
   if (usePermit) {
     say("Step 1 of 2: sign the permission in your wallet (it sends nothing and costs nothing).");
-    const fresh = await client.readCustomer(plan, wallet.account);
     const permit = await client.signPermit(wallet, plan.token, plan.address, allowance, fresh.now);
     say("Step 2 of 2: confirm the sign-up in your wallet.");
     const data = planInterface.encodeFunctionData("subscribeWithPermitAndRef", [plan.maxPerCharge, ref, allowance, permit.deadline, permit.v, permit.r, permit.s]);

@@ -158,6 +158,13 @@ describe("customer pages (headless Chromium, recur serve, hardhat node)", functi
       expect(result.stderr.trim()).to.equal('recur: RECUR_EXPLORER_TX_URL: expected an http(s) URL the transaction hash is appended to, e.g. "https://etherscan.io/tx/", got "javascript:alert(1)"');
     });
 
+    it("has --help with its options and an example, like the other commands", async () => {
+      const result = await runKeeper(["serve", "--help"], {});
+      expect(result.code).to.equal(0);
+      expect(result.stdout).to.include("usage: recur serve [--host 127.0.0.1] [--port 8080] [--json]").and.include("RECUR_EXPLORER_TX_URL").and.include("examples:");
+      expect((await runKeeper(["--help"], {})).stdout).to.match(/\n  serve +serve the customer pages/);
+    });
+
     it("refuses a bad port in one line", async () => {
       const result = await runKeeper(["serve", "--port", "99999"], w.env);
       expect(result.code).to.equal(1);
@@ -385,6 +392,49 @@ describe("customer pages (headless Chromium, recur serve, hardhat node)", functi
       expect(await status(at("FixedPricePlan", created.plan, w.merchant), who.address)).to.equal(2);
     });
 
+    it("reads the chain again on the click: a plan put on hold after the page loaded is one sentence, and nothing is asked", async () => {
+      const plan = await createPlan();
+      const who = await customer(100n * PRICE);
+      const { page, wallet } = await open(who, `checkout.html?plan=${String(plan.target)}`, { decline: [] });
+      await page.locator("#subscribe").waitFor();
+      await (await plan.getFunction("setStatus")(1)).wait();
+      // The status is read again when the button is pressed: no signature, no transaction is asked for.
+      await page.locator("#subscribe").click();
+      const line = page.locator("[data-state=signup] .message.error");
+      await line.waitFor();
+      expect(await line.innerText()).to.equal("The merchant has put this plan on hold: it takes no new subscribers right now. Ask them when it reopens.");
+      expect(wallet.state.calls).to.not.include("eth_sendTransaction");
+      expect(wallet.state.calls).to.not.include("eth_signTypedData_v4");
+      await shot(page, "checkout-simulation-refused");
+      expect(await status(plan, who.address)).to.equal(0);
+    });
+
+    it("a wallet without ETH for the network fee is told so before any transaction prompt", async () => {
+      const plan = await createPlan({}, w.weth);
+      const who = Wallet.createRandom().connect(w.node.provider);
+      await (await (w.weth.connect(w.deployer) as Contract).getFunction("mint")(who.address, 10n ** 18n)).wait();
+      const { page, wallet } = await open(who as unknown as HDNodeWallet, `checkout.html?plan=${String(plan.target)}`);
+      await page.locator("#subscribe").click();
+      const line = page.locator("[data-state=signup] .message.error");
+      await line.waitFor();
+      expect(await line.innerText()).to.equal("Your wallet doesn't have enough ETH to pay the network fee for this: add some ETH to it, then try again.");
+      expect(wallet.state.calls).to.not.include("eth_sendTransaction");
+      expect(await status(plan, who.address)).to.equal(0);
+    });
+
+    it("asks for an unlimited allowance only when the customer ticks the box", async () => {
+      const plan = await createPlan({ price: 10n ** 16n }, w.weth);
+      const who = await customer(10n ** 18n, w.weth);
+      const { page } = await open(who, `checkout.html?plan=${String(plan.target)}&periods=2`);
+      await page.locator("#subscribe").waitFor();
+      expect(await text(page)).to.include("up to 0.02 tWETH in total");
+      await page.getByLabel(/Allow an unlimited amount instead/).check();
+      await page.getByText("up to an unlimited amount in total").waitFor();
+      await page.locator("#subscribe").click();
+      await page.locator("[data-state=receipt]").waitFor();
+      expect(await w.weth.getFunction("allowance")(who.address, plan.target)).to.equal(2n ** 256n - 1n);
+    });
+
     it("plans=0xA,0xB lets the customer pick the currency, and signs up on the one picked", async () => {
       const usdcPlan = await createPlan({ price: 10_000_000n });
       const wethPlan = await createPlan({ price: 10n ** 16n }, w.weth);
@@ -535,6 +585,23 @@ describe("customer pages (headless Chromium, recur serve, hardhat node)", functi
       await page.locator("#subscribe").click();
       await page.locator("[data-state=receipt]").waitFor();
       expect(await status(plan, who.address)).to.equal(2);
+    });
+
+    it("simulates before the prompt: a resume the chain would refuse (blocked meanwhile) is decoded into one sentence, nothing sent", async () => {
+      const plan = await createPlan();
+      const who = await customer(100n * PRICE);
+      await subscribeDirect(plan, who, 2n * PRICE);
+      await (await (plan.connect(who) as Contract).getFunction("pause")()).wait();
+      const { page, wallet } = await open(who, `manage.html?plan=${String(plan.target)}`);
+      await cardWithStatus(page, "Paused");
+      await (await plan.getFunction("setBlocked")(who.address, true)).wait();
+      await page.locator("#resume").click();
+      const line = page.locator("[data-action=resume] .message.error");
+      await line.waitFor();
+      expect(await line.innerText()).to.equal("The merchant has blocked this address from this plan: contact them.");
+      expect(wallet.state.calls).to.not.include("eth_sendTransaction");
+      await shot(page, "manage-refused-by-simulation");
+      expect(await status(plan, who.address)).to.equal(4);
     });
 
     it("voids outstanding sign-up signatures (the nonce moves on), and starts over when the wallet's account changes", async () => {
