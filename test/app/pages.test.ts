@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
-import { Contract, encodeBytes32String, HDNodeWallet, Wallet } from "ethers";
+import { Contract, encodeBytes32String, HDNodeWallet, NonceManager, Wallet } from "ethers";
 import type { Signer } from "ethers";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 
@@ -377,6 +377,8 @@ describe("customer pages (headless Chromium, recur serve, hardhat node)", functi
         created = JSON.parse(result.stdout) as { plan: string; checkout: string };
       } finally {
         rmSync(dir, { recursive: true, force: true });
+        // recur sent with the merchant's key: the merchant's NonceManager must read its nonce again.
+        (w.merchant as NonceManager).reset();
       }
       expect(created.checkout).to.match(new RegExp(`^${w.url}/checkout\\.html\\?plan=0x[0-9a-fA-F]{40}$`));
       const who = await customer(100n * PRICE);
