@@ -44,7 +44,13 @@ describe("customer pages (headless Chromium, recur serve, hardhat node)", functi
   before(async function () {
     this.timeout(240_000);
     mkdirSync(SHOTS, { recursive: true });
-    [w.node, w.browser] = await Promise.all([startNode(), launchBrowser()]);
+    // Both started side by side; whichever started is kept for `after` to stop, even if the other failed
+    // (a machine without Chromium gets its one line, and no node is left running).
+    const [node, browser] = await Promise.allSettled([startNode(), launchBrowser()]);
+    if (node.status === "fulfilled") w.node = node.value;
+    if (browser.status === "fulfilled") w.browser = browser.value;
+    if (node.status === "rejected") throw node.reason;
+    if (browser.status === "rejected") throw browser.reason;
     [w.deployer, w.merchant] = accounts(w.node.provider, 2) as [Signer, Signer];
     w.merchantAddress = await w.merchant.getAddress();
     w.usdc = await deploy("TestUSDC", w.deployer);
