@@ -174,6 +174,10 @@ function actions(state, plan, customer) {
       run: () => approveFor(state, plan, periods.value),
     }));
   }
+  if (status === "None") {
+    list.push(el("div", { class: "action", "data-action": "subscribe" }, el("p", { class: "consequence" }, "You don't subscribe to this plan. Subscribing shows every term before your wallet asks for anything."), el("a", { class: "button", id: "subscribe-link", href: `checkout.html?plan=${plan.address}` }, "See the plan and subscribe")));
+    return el("div", { class: "actions" }, el("h3", {}, "What you can do"), ...list);
+  }
   if (status === "Cancelled" || status === "Expired") {
     list.push(el("div", { class: "action", "data-action": "resubscribe" }, el("p", { class: "consequence" }, status === "Cancelled" && customer.hasAccess ? "Subscribe again: your subscription restarts on its old schedule, with nothing charged until the paid time runs out." : "Subscribe again: a fresh subscription starts (no second free trial)."), el("a", { class: "button", id: "resubscribe", href: `checkout.html?plan=${plan.address}` }, "Subscribe again")));
   }

@@ -297,9 +297,16 @@ describe("customer pages (headless Chromium, recur serve, hardhat node)", functi
     it("a wallet on another chain is asked to switch only when the customer signs up, then signs up", async () => {
       const plan = await createPlan();
       const who = await customer(100n * PRICE);
-      const { page, wallet } = await open(who, `checkout.html?plan=${String(plan.target)}`, { chainId: 1n });
+      const { page, wallet } = await open(who, `checkout.html?plan=${String(plan.target)}`, { chainId: 1n, decline: ["wallet_switchEthereumChain"] });
       await page.locator("#subscribe").waitFor();
       expect(wallet.state.calls).to.not.include("wallet_switchEthereumChain");
+      // Declining the switch is one sentence, and nothing is signed or sent.
+      await page.locator("#subscribe").click();
+      const line = page.locator("[data-state=signup] .message.error");
+      await line.waitFor();
+      expect(await line.innerText()).to.equal("You declined in your wallet, so nothing was sent. Press the button again when you're ready.");
+      expect(wallet.state.calls.filter((c) => c.startsWith("eth_sign") || c === "eth_sendTransaction")).to.deep.equal([]);
+      await shot(page, "checkout-switch-declined");
       await page.locator("#subscribe").click();
       await page.locator("[data-state=receipt]").waitFor();
       expect(wallet.state.calls).to.include("wallet_switchEthereumChain");
@@ -447,7 +454,7 @@ describe("customer pages (headless Chromium, recur serve, hardhat node)", functi
       const usdcPlan = await createPlan({ price: 10_000_000n });
       const wethPlan = await createPlan({ price: 10n ** 16n }, w.weth);
       const who = await customer(10n ** 18n, w.weth);
-      const { page } = await open(who, `checkout.html?plans=${String(usdcPlan.target)},${String(wethPlan.target)}`);
+      const { page } = await open(who, `checkout.html?plans=${String(usdcPlan.target)},${String(wethPlan.target)}&ref=${encodeURIComponent("<b>hi</b>")}`);
       await page.locator("fieldset.picker").waitFor();
       await page.getByLabel("tWETH").check();
       await page.getByText("0.01 tWETH every 30 days").waitFor();
@@ -456,6 +463,11 @@ describe("customer pages (headless Chromium, recur serve, hardhat node)", functi
       await page.locator("[data-state=receipt]").waitFor();
       expect(await status(wethPlan, who.address)).to.equal(2);
       expect(await status(usdcPlan, who.address)).to.equal(0);
+      // The ref is shown as the text it is, never as markup, and travels as such.
+      expect(await text(page)).to.include("Order reference\n<b>hi</b>");
+      expect(await page.locator("main b").count()).to.equal(0);
+      const subscribed = await wethPlan.queryFilter(wethPlan.filters.Subscribed!(who.address));
+      expect((subscribed[0] as unknown as { args: { ref: string } }).args.ref).to.equal(encodeBytes32String("<b>hi</b>"));
     });
   });
 
@@ -626,6 +638,23 @@ describe("customer pages (headless Chromium, recur serve, hardhat node)", functi
       await wallet.emit("accountsChanged", []);
       await page.waitForFunction("window.__before === undefined");
       await cardWithStatus(page, "Active");
+    });
+
+    it("a plan the wallet never subscribed to offers the checkout; a broken link or a stranger's contract is one sentence", async () => {
+      const plan = await createPlan();
+      const who = await customer(0n);
+      const { page } = await open(who, `manage.html?plan=${String(plan.target)}`);
+      await cardWithStatus(page, "None");
+      expect(await page.locator("#subscribe-link").getAttribute("href")).to.equal(`checkout.html?plan=${String(plan.target)}`);
+      expect(await page.locator("#cancel").count()).to.equal(0);
+      await page.goto(`${w.url}/manage.html?plan=0x12`);
+      await page.locator(".notice .sentence").waitFor();
+      expect(await page.locator(".notice .sentence").innerText()).to.equal("This link is broken: Its plan is not a valid address. Open the page without it to see all your subscriptions.");
+      await page.goto(`${w.url}/manage.html?plan=${String(w.usdc.target)}`);
+      await page.getByText("This isn't a plan of this site").waitFor();
+      await page.goto(`${w.url}/manage.html`);
+      await page.getByText("No subscriptions").waitFor();
+      await shot(page, "manage-none");
     });
 
     it("a wallet that shares no account yet gets a Connect button, and nothing is asked before it is pressed", async () => {
