@@ -132,7 +132,7 @@ function authorisationCard(plan, state, customer) {
   const rows = [
     ["You allow this plan to take", `up to ${total} in total${state.unlimited ? "" : `, enough for ${state.link.periods} ${plan.metered ? "cycles" : "payments"}`}. Your ${t.symbol} stay in your wallet until each payment.`],
     ["Each payment is at most", `${fmt.amount(plan.maxPerCharge, t)}${plan.usdPriced ? ` (today's amount plus a ${Number(plan.feed.bufferBps) / 100}% margin for price moves)` : ""}`],
-    ["Today", todayText(plan)],
+    ["Today", today(plan, customer).text],
   ];
   if (customer !== null) rows.push(["Your balance", fmt.amount(customer.balance, t)]);
   rows.push(["Later", "You can cancel or pause at any time on your subscription page. After cancelling nothing more is taken, and you keep access until the end of the time paid for."]);
@@ -145,15 +145,21 @@ function authorisationCard(plan, state, customer) {
     el("label", { class: "check", for: "unlimited" }, box, " Allow an unlimited amount instead (you won't need to approve again; not recommended)"));
 }
 
-function firstPayment(plan) {
-  return plan.metered || plan.trial > 0n ? 0n : plan.amountNow;
-}
+/** Bit 1 of a subscription's flags: this address has used the plan's trial (PlanTypes.sol). */
+const FLAG_TRIAL_USED = 2n;
 
-function todayText(plan) {
+/** What signing up takes today, for this customer (null: not connected, read as a first-time customer):
+ * a metered plan nothing; a cancelled subscription with paid time left restarts on its old schedule,
+ * nothing now; an unused trial nothing; otherwise the first period. */
+function today(plan, customer) {
   const t = plan.token;
-  if (plan.metered) return "Nothing: usage is billed after each cycle ends.";
-  if (plan.trial > 0n) return `Nothing: the first payment, about ${fmt.amount(plan.amountNow, t)}, is due ${fmt.day(plan.now + plan.trial)} when the trial ends.`;
-  return `The first payment, ${fmt.amount(plan.amountNow, t)}, is taken when you sign up.`;
+  if (plan.metered) return { amount: 0n, text: "Nothing: usage is billed after each cycle ends." };
+  if (customer !== null && customer.status === "Cancelled" && customer.sub.nextChargeAt > customer.now) {
+    return { amount: 0n, text: `Nothing: your cancelled subscription restarts on its old schedule, and the next payment, about ${fmt.amount(plan.amountNow, t)}, is due ${fmt.day(customer.sub.nextChargeAt)}.` };
+  }
+  const trialUsed = customer !== null && (BigInt(customer.sub.flags) & FLAG_TRIAL_USED) !== 0n;
+  if (plan.trial > 0n && !trialUsed) return { amount: 0n, text: `Nothing: the first payment, about ${fmt.amount(plan.amountNow, t)}, is due ${fmt.day(plan.now + plan.trial)} when the trial ends.` };
+  return { amount: plan.amountNow, text: `The first payment, ${fmt.amount(plan.amountNow, t)}, is taken when you sign up${plan.trial > 0n ? " (you have had this plan's free trial before)" : ""}.` };
 }
 
 function signUpCard(plan, state, customer) {
@@ -163,11 +169,12 @@ function signUpCard(plan, state, customer) {
   const needsApproval = customer.allowance < allowance;
   const usePermit = needsApproval && plan.token.permitDomain !== null;
   const steps = !needsApproval ? "one transaction" : usePermit ? "one signature (the permission) and one transaction" : "two transactions: an approval, then the sign-up";
-  const button = el("button", { type: "button", class: "primary", id: "subscribe" }, plan.metered || plan.trial > 0n ? "Subscribe" : `Subscribe and pay ${fmt.amount(plan.amountNow, t)}`);
-  const short = customer.balance < firstPayment(plan);
+  const now = today(plan, customer);
+  const button = el("button", { type: "button", class: "primary", id: "subscribe" }, now.amount === 0n ? "Subscribe" : `Subscribe and pay ${fmt.amount(now.amount, t)}`);
+  const short = customer.balance < now.amount;
   const parts = [el("h2", {}, "Sign up"), el("p", {}, `Your wallet will ask for ${steps}. Each step shows in your wallet before anything happens.`)];
   if (short) {
-    parts.push(el("p", { class: "message error", role: "alert", "data-state": "short" }, `Your balance (${fmt.amount(customer.balance, t)}) is less than the first payment (${fmt.amount(firstPayment(plan), t)}): add ${t.symbol} to your wallet, then reload this page.`));
+    parts.push(el("p", { class: "message error", role: "alert", "data-state": "short" }, `Your balance (${fmt.amount(customer.balance, t)}) is less than the first payment (${fmt.amount(now.amount, t)}): add ${t.symbol} to your wallet, then reload this page.`));
     button.disabled = true;
   }
   button.addEventListener("click", () => runAction(button, line, (say) => signUp(plan, state, customer, allowance, usePermit, needsApproval, say), { chainId: state.config.chainId, token: t }));

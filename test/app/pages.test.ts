@@ -524,6 +524,17 @@ describe("customer pages (headless Chromium, recur serve, hardhat node)", functi
       expect(cancelled).to.include("Status\nCancelled").and.include("Access until").and.include("Subscribe again");
       expect(cancelled).to.include("Most per payment set to 12.50 tUSDC").and.include("Paused").and.include("Resumed");
       await shot(page, "manage-cancelled");
+
+      // Subscribing again while the trial's time is left restarts it on its old schedule, charging nothing.
+      const before = await w.usdc.getFunction("balanceOf")(who.address);
+      await page.locator("#resubscribe").click();
+      await page.locator("#subscribe").waitFor();
+      expect(await text(page)).to.include("Nothing: your cancelled subscription restarts on its old schedule");
+      expect(await page.locator("#subscribe").innerText()).to.equal("Subscribe");
+      await page.locator("#subscribe").click();
+      await page.locator("[data-state=receipt]").waitFor();
+      expect(await status(plan, who.address)).to.equal(1);
+      expect(await w.usdc.getFunction("balanceOf")(who.address)).to.equal(before);
     });
 
     it("active: next payment, history with explorer links and a CSV, and every subscribed plan without ?plan=", async () => {
@@ -589,11 +600,11 @@ describe("customer pages (headless Chromium, recur serve, hardhat node)", functi
       await shot(page, "manage-recovered");
     });
 
-    it("expired: says it ended and offers a fresh sign-up, which the checkout accepts", async () => {
-      const plan = await createPlan();
+    it("expired: says it ended and offers a fresh sign-up, which the checkout accepts (no second trial: it pays now)", async () => {
+      const plan = await createPlan({ trialPeriod: 7n * DAY });
       const who = await customer(100n * PRICE);
-      await subscribeDirect(plan, who, PRICE);
-      await advance(30n * DAY + 3n * DAY + 60n);
+      await subscribeDirect(plan, who, 0n);
+      await advance(7n * DAY + 3n * DAY + 60n);
       expect(await status(plan, who.address)).to.equal(6);
       const { page } = await open(who, `manage.html?plan=${String(plan.target)}`);
       await cardWithStatus(page, "Expired");
@@ -602,9 +613,12 @@ describe("customer pages (headless Chromium, recur serve, hardhat node)", functi
       await shot(page, "manage-expired");
       await page.locator("#resubscribe").click();
       await page.locator("#subscribe").waitFor();
+      expect(await text(page)).to.include("The first payment, 9.99 tUSDC, is taken when you sign up (you have had this plan's free trial before).");
+      expect(await page.locator("#subscribe").innerText()).to.equal("Subscribe and pay 9.99 tUSDC");
       await page.locator("#subscribe").click();
       await page.locator("[data-state=receipt]").waitFor();
       expect(await status(plan, who.address)).to.equal(2);
+      expect(await w.usdc.getFunction("balanceOf")(who.address)).to.equal(99n * PRICE);
     });
 
     it("simulates before the prompt: a resume the chain would refuse (blocked meanwhile) is decoded into one sentence, nothing sent", async () => {
