@@ -112,7 +112,10 @@ describe("customer pages (headless Chromium, recur serve, hardhat node)", functi
     return { page, wallet: testWallet };
   }
 
+  /** Screenshots a page state, after checking it fits a phone's width (no sideways scrolling). */
   async function shot(page: Page, name: string): Promise<void> {
+    const [scroll, width] = (await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")) as [number, number];
+    expect(scroll, `${name}: page wider than the screen`).to.be.at.most(width);
     await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
   }
 
