@@ -123,6 +123,8 @@ const VARIABLES = {
   "min-balance": "RECUR_MIN_BALANCE",
   "ready-max-outbox-age": "RECUR_READY_MAX_OUTBOX_AGE",
   webhooks: "RECUR_WEBHOOKS",
+  "explorer-tx-url": "RECUR_EXPLORER_TX_URL",
+  "app-rpc-url": "RECUR_APP_RPC_URL",
 } as const;
 type Name = keyof typeof VARIABLES;
 
@@ -474,6 +476,12 @@ export interface CommandConfig extends BaseConfig {
   readonly journalPath: string;
   /** The webhooks config file (RECUR_WEBHOOKS), null when not set. */
   readonly webhooks: WebhooksConfig | null;
+  /** The explorer's transaction URL, the hash appended (RECUR_EXPLORER_TX_URL, e.g.
+   * "https://etherscan.io/tx/"); null: the customer pages show hashes without links. */
+  readonly explorerTxUrl: string | null;
+  /** The JSON-RPC URL the customer pages read the chain from (RECUR_APP_RPC_URL): public, so it must hold
+   * no secret; it defaults to RECUR_RPC_URL only when that is a loopback URL without credentials. */
+  readonly appRpcUrl: string | null;
 }
 
 export interface CommandSpec {
@@ -519,6 +527,10 @@ export function parseCommandConfig(spec: CommandSpec, argv: readonly string[], e
     if ([...tokens.keys()].some((k) => k.toUpperCase() === match[1]!.toUpperCase())) throw configError(VARIABLES.tokens, "each symbol once (symbols are matched without regard to case)", entry);
     tokens.set(match[1]!, getAddress(match[2]!).toLowerCase());
   }
+  const explorerTxUrl = value("explorer-tx-url") ?? null;
+  if (explorerTxUrl !== null && (!/^https?:\/\/[^\s]+$/.test(explorerTxUrl) || !URL.canParse(explorerTxUrl))) {
+    throw configError(VARIABLES["explorer-tx-url"], 'an http(s) URL the transaction hash is appended to, e.g. "https://etherscan.io/tx/"', explorerTxUrl);
+  }
   const own = Object.fromEntries(Object.keys(spec.options).map((k) => [k, flags[k]])) as OptionValues;
   return {
     config: Object.freeze({
@@ -532,9 +544,24 @@ export function parseCommandConfig(spec: CommandSpec, argv: readonly string[], e
       tokens,
       journalPath: value("journal") ?? `${cwd}/recur-usage.sqlite`,
       webhooks: spec.webhooks === "required" ? requiredWebhooks(value, cwd) : null,
+      explorerTxUrl,
+      appRpcUrl: appRpcUrlOf(value("app-rpc-url"), rpc.rpcUrl),
     }),
     values: own,
   };
+}
+
+/** The read RPC URL handed to every visitor of the customer pages: RECUR_APP_RPC_URL, or RECUR_RPC_URL
+ * when that is on this machine (127.0.0.1, localhost, ::1) without credentials; otherwise null (only
+ * `recur serve` needs it, and refuses to start without it). */
+function appRpcUrlOf(raw: string | undefined, rpcUrl: string): string | null {
+  if (raw !== undefined) {
+    if (!/^https?:\/\/[^\s]+$/.test(raw) || !URL.canParse(raw)) throw configError(VARIABLES["app-rpc-url"], "an http(s) URL the customer's browser can read the chain from", redactUrl(raw));
+    return raw;
+  }
+  const url = new URL(rpcUrl);
+  const loopback = ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname);
+  return loopback && url.username === "" && url.password === "" ? rpcUrl : null;
 }
 
 /** The config as it may be logged: no key, no password, the RPC URL without credentials. */
