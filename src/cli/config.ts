@@ -559,6 +559,8 @@ function appRpcUrlOf(raw: string | undefined, rpcUrl: string): string | null {
     if (!/^https?:\/\/[^\s]+$/.test(raw) || !URL.canParse(raw)) throw configError(VARIABLES["app-rpc-url"], "an http(s) URL the customer's browser can read the chain from", redactUrl(raw));
     return raw;
   }
+  // No RPC URL at all: a command that never calls the node (`webhooks verify`).
+  if (!URL.canParse(rpcUrl)) return null;
   const url = new URL(rpcUrl);
   const loopback = ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname);
   return loopback && url.username === "" && url.password === "" ? rpcUrl : null;
