@@ -2,7 +2,9 @@
 // can take away, the keeper as a process (`recur run`, listening on a free port), and real HTTP scrapes.
 // After a scripted run (charges that succeed, one that the token refuses on-chain, one the re-check
 // skips), `/metrics` says what the chain says; `/readyz` fails when the RPC goes away and recovers when it
-// comes back, and fails when the balance floor is above the keeper's balance.
+// comes back, and fails when the balance floor is above the keeper's balance. With webhooks configured
+// (a real receiver on 127.0.0.1), `/metrics` counts every delivery attempt by result and shows the
+// outbox gauges, and `/readyz` fails naming the outbox while the receiver refuses, and recovers after.
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -15,8 +17,10 @@ import { deploy, poll, runKeeper, startKeeper, useSharedNode } from "./support/c
 import type { KeeperProcess, Node } from "./support/chain.ts";
 import { createPlan, eoaSubscriber } from "./support/hostile.ts";
 import { parseSamples, sampleKey } from "./support/prometheus.ts";
-import { PERIOD, setUp } from "./support/scenario.ts";
+import { PERIOD, setUp, subscribeNew } from "./support/scenario.ts";
 import { startSwitchProxy } from "./support/switch-proxy.ts";
+import { OLD_SECRET, tmp, writeConfig } from "../webhooks/support/helpers.ts";
+import { startReceiver } from "../webhooks/support/receiver.ts";
 
 const storePath = () => path.join(mkdtempSync(path.join(tmpdir(), "recur-metrics-")), "keeper.sqlite");
 const lower = (c: Contract) => String(c.target).toLowerCase();
@@ -211,5 +215,90 @@ describe("keeper metrics, health and readiness (end to end)", function () {
     const once = await runKeeper(["run", "--once"], s.env({ RECUR_METRICS_PORT: "0" }));
     expect(once.code, once.stderr).to.equal(0);
     expect(once.lines.some((l) => l.event === "http_listening")).to.equal(false);
+  });
+
+  it("with webhooks, /metrics counts each delivery attempt by result and shows the outbox gauges; /readyz goes 503 naming the outbox while the receiver answers 500, and 200 once it answers 2xx again", async () => {
+    const dir = tmp();
+    const receiver = await startReceiver();
+    try {
+      const s = await setUp(node, { planCount: 1, perPlan: 0, storePath: path.join(dir, "keeper.sqlite") });
+      const plan = s.plans[0]!;
+      // Sign-ups only (no time events); a failed delivery is tried again every second, far from dead.
+      const webhooks = writeConfig(dir, {
+        endpoints: [{ url: receiver.url, secrets: [OLD_SECRET] }],
+        upcomingLead: "0s", trialWillEndLead: "0s", retrySchedule: Array(30).fill("1s"), timeout: "5s", interval: "50ms",
+      });
+      const keeper = startKeeper(["run"], s.env({ RECUR_WEBHOOKS: webhooks, RECUR_POLL_INTERVAL: "1", RECUR_METRICS_PORT: "0", RECUR_READY_MAX_OUTBOX_AGE: "1s" }));
+      const listening = await keeper.waitForLine((l) => l.event === "http_listening");
+      const base = `http://127.0.0.1:${Number(listening.port)}`;
+      const answered = (kind: "ok" | number) => receiver.requests.filter((r) => r.answered === kind).length;
+      const deliveries = (samples: Map<string, number>, result: string) => samples.get(sampleKey("recur_webhook_deliveries_total", { result })) ?? 0;
+
+      // Two sign-ups: a subscription.created and a charge.succeeded each (a block more: confirmed).
+      for (let i = 0; i < 2; i++) await subscribeNew(node, s.token, s.deployer, plan);
+      await node.mineAt(Number(await node.latestTimestamp()) + 1);
+      await poll("4 events delivered, none pending", async () => {
+        const { samples } = await scrape(base);
+        return receiver.delivered().size === 4 && samples.get(sampleKey("recur_webhook_outbox_depth")) === 0 ? true : undefined;
+      }, 60_000, 100);
+      const first = await scrape(base);
+      expect(receiver.requests.length).to.equal(4);
+      expect(value(first.samples, "recur_webhook_deliveries_total", { result: "delivered" }), "delivered attempts, as the receiver counts its requests").to.equal(receiver.requests.length);
+      for (const result of ["failed", "timeout", "gone", "dead"]) expect(deliveries(first.samples, result), result).to.equal(0);
+      expect(value(first.samples, "recur_webhook_outbox_depth")).to.equal(0);
+      expect(value(first.samples, "recur_webhook_outbox_oldest_age_seconds")).to.equal(0);
+      expect(first.text).to.include("# TYPE recur_webhook_outbox_depth gauge");
+      expect(first.text).to.include("# TYPE recur_webhook_outbox_oldest_age_seconds gauge");
+      const ready = await readyz(base);
+      expect(ready.status, JSON.stringify(ready.body)).to.equal(200);
+      expect(Object.fromEntries(Object.entries(ready.body.checks).map(([k, c]) => [k, c.status]))).to.deep.equal({ rpc: "ok", head: "ok", store: "ok", balance: "ok", outbox: "ok" });
+      expect(ready.body.checks.outbox!.detail).to.equal("0 undelivered");
+
+      // The receiver refuses: one more sign-up's two events stay pending, older than RECUR_READY_MAX_OUTBOX_AGE.
+      receiver.mode = { kind: "status", status: 500 };
+      await subscribeNew(node, s.token, s.deployer, plan);
+      await node.mineAt(Number(await node.latestTimestamp()) + 1);
+      const down = await poll("/readyz 503", async () => {
+        const r = await readyz(base);
+        return r.status === 503 ? r : undefined;
+      }, 60_000, 100);
+      expect(down.body).to.include({ status: "not_ready" });
+      expect(down.body.failing, JSON.stringify(down.body)).to.deep.equal(["outbox"]);
+      expect(down.body.checks.outbox!.status).to.equal("fail");
+      expect(down.body.reason).to.match(/^outbox: 2 undelivered, the oldest \d+ s old, older than 1 s \(RECUR_READY_MAX_OUTBOX_AGE\)$/);
+      expect(answered(500), "the receiver was asked and said no").to.be.greaterThan(0);
+      // Between two retries (a second apart) the counter has caught up with the receiver's answers.
+      const refusing = await poll("the failed attempts counted", async () => {
+        const r = await scrape(base);
+        return deliveries(r.samples, "failed") === answered(500) ? r : undefined;
+      }, 30_000, 50);
+      expect(value(refusing.samples, "recur_webhook_deliveries_total", { result: "failed" })).to.be.greaterThan(0);
+      expect(value(refusing.samples, "recur_webhook_deliveries_total", { result: "delivered" })).to.equal(4);
+      expect(value(refusing.samples, "recur_webhook_outbox_depth")).to.equal(2);
+      expect(value(refusing.samples, "recur_webhook_outbox_oldest_age_seconds")).to.be.greaterThan(1);
+      expect((await fetch(`${base}/healthz`)).status, "still alive").to.equal(200);
+
+      // It answers 2xx again: the retries deliver, the outbox empties, ready again.
+      receiver.mode = { kind: "ok" };
+      const back = await poll("/readyz 200 again", async () => {
+        const r = await readyz(base);
+        return r.status === 200 ? r : undefined;
+      }, 60_000, 100);
+      expect(back.body.checks.outbox).to.deep.equal({ status: "ok", detail: "0 undelivered" });
+      expect(receiver.delivered().size).to.equal(6);
+      const last = await scrape(base);
+      expect(value(last.samples, "recur_webhook_deliveries_total", { result: "delivered" })).to.equal(answered("ok"));
+      expect(answered("ok")).to.equal(6);
+      expect(value(last.samples, "recur_webhook_deliveries_total", { result: "failed" })).to.equal(answered(500));
+      expect(answered("ok") + answered(500)).to.equal(receiver.requests.length);
+      expect(value(last.samples, "recur_webhook_outbox_depth")).to.equal(0);
+      expect(value(last.samples, "recur_webhook_outbox_oldest_age_seconds")).to.equal(0);
+
+      keeper.kill("SIGTERM");
+      const result = await keeper.waitForExit(30_000);
+      expect(result.code, result.stdout.slice(-3000) + result.stderr).to.equal(0);
+    } finally {
+      await receiver.stop();
+    }
   });
 });
