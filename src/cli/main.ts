@@ -7,6 +7,7 @@
 // the last log line (usage: a failure while sending, or rows that failed on-chain); 3 the node is on
 // another chain.
 // The daemon (`run` without --once) also serves /metrics, /healthz and /readyz (src/ops/) until it stops.
+import { sleepUnlessAborted } from "../sleep.ts";
 import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 
@@ -420,15 +421,3 @@ function status(store: Store, rpc: Rpc, config: KeeperConfig, io: Io): Promise<n
   });
 }
 
-function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}

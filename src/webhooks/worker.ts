@@ -7,6 +7,7 @@
 // `webhookGone:<url>`; its events stay queued; `recur webhooks replay` starts it again). Anything else, a
 // timeout, a refused connection: tried again on the schedule (src/webhooks/schedule.ts), at least after
 // the receiver's Retry-After; after the last attempt, dead-lettered. Redirects are not followed.
+import { sleepUnlessAborted } from "../sleep.ts";
 import type { Rpc } from "../chain/rpc.ts";
 import { errorMessage, isRetryable } from "../errors.ts";
 import type { Store, WebhookDeliveryRow, WebhookEventRow } from "../index/store.ts";
@@ -303,19 +304,7 @@ export async function runWebhookWorker(deps: WorkerDeps & { chainId: bigint }): 
     }
     const next = deps.store.nextDeliveryAt(activeEndpoints(deps.store, deps.config).map((e) => e.url));
     const wait = next === null ? deps.config.intervalMs : Math.max(10, Math.min(deps.config.intervalMs, next - deps.clock()));
-    await sleep(wait, deps.signal);
+    await sleepUnlessAborted(wait, deps.signal);
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
